@@ -1,0 +1,1 @@
+"""Where Workflows live: the Kubernetes API, an Argo Server, or the embedded engine."""

@@ -1,0 +1,82 @@
+"""The one small interface every backend implements.
+
+A backend stores and runs Workflow objects; it knows nothing about pygeoapi.
+All objects are plain dicts shaped like the Kubernetes API returns them.
+Errors are the ``BackendError`` subclasses below, never a client library's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+
+class BackendError(Exception):
+    """Base of all backend errors; ``reason`` is safe to show to a client."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotFound(BackendError):
+    pass
+
+
+class AlreadyExists(BackendError):
+    pass
+
+
+class Rejected(BackendError):
+    """The API refused the object (4xx other than 401/403/404/409)."""
+
+
+class Forbidden(BackendError):
+    """401/403: the reason names the verb and resource that is missing."""
+
+
+class Unavailable(BackendError):
+    """Connection refused, timeout or 5xx."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of workflows, newest first, and the number of all that matched."""
+
+    items: list[dict]
+    total: int
+
+
+class WorkflowBackend(Protocol):
+    """CRUD on Workflow objects in one namespace (or one local data folder)."""
+
+    namespace: str
+
+    def create(self, workflow: dict) -> dict:
+        """Create the Workflow; AlreadyExists if the name is taken."""
+
+    def get(self, name: str) -> dict:
+        """The full Workflow (nodes decoded where the backend can); NotFound if absent."""
+
+    def list(
+        self,
+        label_selector: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        phases: frozenset[str] | None = None,
+    ) -> Page:
+        """Workflows matching the selector (and Argo phases, if given), newest first.
+
+        Items carry at least metadata and status.phase/startedAt/finishedAt/message/progress;
+        a backend may return nodes too, but a page must not cost reading every workflow in full.
+        """
+
+    def patch(self, name: str, patch: dict) -> dict:
+        """JSON merge patch (RFC 7386) on the Workflow, e.g. annotations or spec.shutdown."""
+
+    def delete(self, name: str) -> None:
+        """Delete the Workflow (and an archived copy where there is one); NotFound if absent."""
+
+    def logs(self, name: str) -> Iterator[str]:
+        """Log lines of the workflow's containers, oldest first."""

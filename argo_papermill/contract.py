@@ -1,0 +1,60 @@
+"""Names shared by the translation, the status mapping, the manager and the engine.
+
+Everything that crosses a process boundary (Workflow labels and annotations, in-pod
+paths and file names) is defined here once; ``docs/architecture.md`` explains them.
+"""
+
+from typing import Final
+
+WORKFLOW_NAME_PREFIX: Final = "pygeoapi-job-"
+
+# Labels (values must be <= 63 characters)
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "argo-papermill"
+LABEL_VERSION: Final = "app.kubernetes.io/version"
+LABEL_PROCESS_ID: Final = "pygeoapi.io/process-id"
+LABEL_JOB_ID: Final = "pygeoapi.io/job-id"
+LABEL_ARGO_PHASE: Final = "workflows.argoproj.io/phase"  # set by the Argo controller
+LABEL_ARGO_COMPLETED: Final = "workflows.argoproj.io/completed"  # set by the Argo controller
+
+# Annotations
+ANNOTATION_TITLE: Final = "workflows.argoproj.io/title"
+ANNOTATION_DESCRIPTION: Final = "workflows.argoproj.io/description"
+ANNOTATION_PARAMETERS: Final = "pygeoapi.io/parameters"  # JSON, secrets masked, truncated
+ANNOTATION_RESULT_NOTEBOOK: Final = "pygeoapi.io/result-notebook"  # path of the output notebook in the pod
+ANNOTATION_RESULTS_DIRECTORY: Final = "pygeoapi.io/results-directory"  # the job's own result folder in the pod
+ANNOTATION_SUBSCRIBER: Final = "pygeoapi.io/subscriber"  # JSON {successUri, inProgressUri, failedUri}
+ANNOTATION_NOTIFIED_PREFIX: Final = "pygeoapi.io/notified-"  # + accepted|running|successful|failed: timestamp
+ANNOTATION_DISMISSED: Final = "pygeoapi.io/dismissed"  # timestamp, set beside spec.shutdown by a dismiss
+ANNOTATION_CREATED: Final = "pygeoapi.io/created"  # pygeoapi DATETIME_FORMAT, set at submission
+
+MAX_PARAMETERS_ANNOTATION_BYTES: Final = 4096
+
+# The containerSet template and its containers (the Argo UI shows each container as a node)
+TEMPLATE_NOTEBOOK: Final = "notebook"
+CONTAINER_GIT: Final = "git-checkout"
+CONTAINER_S3: Final = "s3-mount"
+CONTAINER_PAPERMILL: Final = "papermill"
+CONTAINER_MAIN: Final = "main"  # Argo saves containerSet outputs through the container named main
+
+# The shared workspace volume of the pod and the files on it
+WORKSPACE_VOLUME: Final = "workspace"
+WORKSPACE_PATH: Final = "/workspace"
+OUTPUTS_DIR: Final = "/workspace/outputs"
+ERROR_RECORD_PATH: Final = "/workspace/outputs/error.json"  # written by the progress engine on a cell error
+RESULT_NOTEBOOK_COPY: Final = "/workspace/outputs/result.ipynb"  # copied there for the output artifact
+S3_MOUNTED_MARKER: Final = "/workspace/s3-mounted"  # touched by s3-mount once the bucket is mounted
+PAPERMILL_DONE_MARKER: Final = "/workspace/papermill-done"  # touched by papermill's step when it ends, always
+
+# Output parameter and artifact names of the notebook template
+OUTPUT_ERROR: Final = "error"
+OUTPUT_RESULT_ARTIFACT: Final = "result-notebook"
+
+# Environment variables seen by the papermill step
+ENV_ERROR_FILE: Final = "ARGO_PAPERMILL_ERROR_FILE"
+ENV_PROGRESS_FILE: Final = "ARGO_PROGRESS_FILE"  # injected by Argo (and by the embedded engine)
+
+PAPERMILL_ENGINE: Final = "argo_progress"  # the papermill.engine entry point name
+
+JOB_HOME: Final = "/home/jovyan"
+GIT_CHECKOUT_DIR: Final = "/home/jovyan/git/algorithm"
