@@ -1,0 +1,1 @@
+"""Sub-commands of ``argo-papermill`` (see ``argo_papermill.cli``)."""
