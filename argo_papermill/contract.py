@@ -27,8 +27,10 @@ ANNOTATION_SUBSCRIBER: Final = "pygeoapi.io/subscriber"  # JSON {successUri, inP
 ANNOTATION_NOTIFIED_PREFIX: Final = "pygeoapi.io/notified-"  # + accepted|running|successful|failed: timestamp
 ANNOTATION_DISMISSED: Final = "pygeoapi.io/dismissed"  # timestamp, set beside spec.shutdown by a dismiss
 ANNOTATION_CREATED: Final = "pygeoapi.io/created"  # pygeoapi DATETIME_FORMAT, set at submission
+ANNOTATION_RESULT_MIMETYPE: Final = "pygeoapi.io/result-mimetype"  # optional; the job's mimetype (default application/json)
 
 MAX_PARAMETERS_ANNOTATION_BYTES: Final = 4096
+ANNOTATION_TEMPLATE_CONFIG: Final = "pygeoapi.io/template-config-sha256"  # on WorkflowTemplates: config fingerprint
 
 # The containerSet template and its containers (the Argo UI shows each container as a node)
 TEMPLATE_NOTEBOOK: Final = "notebook"
@@ -45,6 +47,8 @@ ERROR_RECORD_PATH: Final = "/workspace/outputs/error.json"  # written by the pro
 RESULT_NOTEBOOK_COPY: Final = "/workspace/outputs/result.ipynb"  # copied there for the output artifact
 S3_MOUNTED_MARKER: Final = "/workspace/s3-mounted"  # touched by s3-mount once the bucket is mounted
 PAPERMILL_DONE_MARKER: Final = "/workspace/papermill-done"  # touched by papermill's step when it ends, always
+# (also by git-checkout when the clone fails: papermill then never runs)
+S3_FAILED_MARKER: Final = "/workspace/s3-failed"  # touched by s3-mount when s3fs fails, so papermill stops waiting
 
 # Output parameter and artifact names of the notebook template
 OUTPUT_ERROR: Final = "error"
