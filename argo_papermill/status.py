@@ -383,6 +383,11 @@ def _running_message(view: _View) -> str:
     if waiting is not None:
         node, reason = waiting
         return f"Step {node_label(node)} is waiting: {reason}"
+    suspended = sorted(
+        node_label(n) for n in view.nodes.values() if n.get("type") == "Suspend" and n.get("phase") == "Running"
+    )
+    if suspended:
+        return f"Suspended at step {', '.join(suspended)}, waiting to be resumed"
     for node in view.nodes.values():
         if node.get("type") == "Pod" and node.get("phase") == "Running":
             reported = parse_progress(node.get("progress"))

@@ -167,7 +167,9 @@ def superseded_attempts(nodes: dict[str, dict]) -> set[str]:
     for node in nodes.values():
         if node.get("type") != "Retry":
             continue
-        attempts = [c for c in as_list(node.get("children")) if isinstance(c, str) and c in nodes]
+        attempts = [
+            c for c in as_list(node.get("children")) if isinstance(c, str) and c in nodes and not is_hooked(nodes[c])
+        ]
         superseded.update(attempts[:-1])
     return superseded
 
