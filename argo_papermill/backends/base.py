@@ -27,6 +27,10 @@ class AlreadyExists(BackendError):
     pass
 
 
+class Conflict(BackendError):
+    """409 on an update: the object changed since it was read (a ``resourceVersion`` precondition failed)."""
+
+
 class Rejected(BackendError):
     """The API refused the object (4xx other than 401/403/404/409)."""
 

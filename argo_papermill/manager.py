@@ -1,0 +1,396 @@
+"""``ArgoManager``: the pygeoapi 0.24 process manager whose job store is Argo.
+
+Every execution of a processor that can build a Workflow (``workflow_manifest``) becomes
+one Workflow named ``pygeoapi-job-<job id>``; jobs are read back from the Workflows.
+Ordinary pygeoapi processors (HelloWorld, ...) keep pygeoapi's own in-process handlers.
+``add_job``/``update_job`` store nothing: the Workflow is the record.
+
+Errors: backend failures become ``errors.*`` (``ProcessorExecuteError`` subclasses with an
+HTTP status); pygeoapi maps them on execute, ``argo_papermill.app`` maps them elsewhere.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from pygeoapi.process.base import JobNotFoundError, JobResultNotFoundError, ProcessorExecuteError
+from pygeoapi.process.manager.base import BaseManager
+from pygeoapi.util import JobStatus, RequestedResponse, Subscriber, is_request_allowed
+
+from argo_papermill import contract
+from argo_papermill.backends.base import (
+    AlreadyExists,
+    BackendError,
+    Forbidden,
+    NotFound,
+    Rejected,
+    Unavailable,
+)
+from argo_papermill.errors import (
+    BackendForbiddenError,
+    BackendUnavailableError,
+    InvalidInputError,
+    SubmissionRejectedError,
+)
+from argo_papermill.manager_config import ManagerConfig, load_manager_config
+from argo_papermill.notify import LABEL_NOTIFY, NOTIFY_PENDING, Notifier, subscriber_annotation
+
+LOGGER = logging.getLogger(__name__)
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # pygeoapi.util.DATETIME_FORMAT
+STATUS_PHASES: dict[str, frozenset[str]] = {
+    # answered from the controller's phase label; a Running workflow whose pod still waits is listed
+    # under "running" although its job dict says "accepted" (the page holds only metadata)
+    "accepted": frozenset({"", "Pending"}),
+    "running": frozenset({"Running"}),
+    "successful": frozenset({"Succeeded"}),
+    "failed": frozenset({"Failed", "Error"}),
+    "dismissed": frozenset(),  # a dismissed job is deleted at once
+}
+PROGRESS_MEMORY = 10_000
+CREATE_ATTEMPTS = 3
+
+
+class SyncTimeoutError(ProcessorExecuteError):
+    """A sync execution did not finish within ``sync_timeout``; the job keeps running."""
+
+    http_status_code = 504
+    ogc_exception_code = "NoApplicableCode"
+
+    def __init__(self, message: str):
+        super().__init__(message, user_msg=message)
+
+
+class ResultForbiddenError(ProcessorExecuteError):
+    """A ``result-file`` scrap points outside the job's own results directory."""
+
+    http_status_code = 403
+    ogc_exception_code = "Forbidden"
+
+    def __init__(self, message: str):
+        super().__init__(message, user_msg=message)
+
+
+def workflow_name(job_id: str) -> str:
+    return f"{contract.WORKFLOW_NAME_PREFIX}{job_id}"
+
+
+def client_error(exc: BackendError, *, submitting: bool = False) -> ProcessorExecuteError:
+    """A backend error as the client-visible pygeoapi error."""
+    if isinstance(exc, Forbidden):
+        return BackendForbiddenError(exc.reason)
+    if isinstance(exc, Rejected) and submitting:
+        return SubmissionRejectedError(exc.reason)
+    if isinstance(exc, Unavailable):
+        return BackendUnavailableError(exc.reason)
+    return BackendUnavailableError(exc.reason) if not isinstance(exc, Rejected) else SubmissionRejectedError(
+        exc.reason)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime(DATETIME_FORMAT)
+
+
+def _status_name(status: Any) -> str | None:
+    if status is None:
+        return None
+    return status.value if isinstance(status, JobStatus) else str(status)
+
+
+class ArgoManager(BaseManager):
+    """pygeoapi process manager: jobs are Argo Workflows (Kubernetes API, Argo Server or local engine)."""
+
+    def __init__(self, manager_def: dict):
+        super().__init__(manager_def)
+        self.config: ManagerConfig = load_manager_config(manager_def)
+        self.is_async = True
+        self.supports_subscribing = True
+        self._backend = None
+        self._backend_lock = threading.Lock()
+        self._progress: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._progress_lock = threading.Lock()
+        self.notifier = Notifier(lambda: self.backend, self._job, self._allow_internal, self.config.callbacks,
+                                 result_fn=self.get_job_result)
+
+    # ------------------------------------------------------------ plumbing
+    @property
+    def backend(self):
+        """The workflow backend, built on first use (the constructor does no I/O)."""
+        if self._backend is None:
+            with self._backend_lock:
+                if self._backend is None:
+                    from argo_papermill.backends import make_backend
+
+                    self._backend = make_backend(self.config)
+        return self._backend
+
+    def start_background(self) -> None:
+        """Start the callback notifier (the WSGI app does this once at start-up)."""
+        self.notifier.start()
+
+    def _allow_internal(self, process_id: str) -> bool:
+        return bool((self.processes.get(process_id) or {}).get("allow_internal_requests", False))
+
+    def _job(self, workflow: dict) -> dict:
+        """The job dict of a Workflow, with progress never lower than this process saw before."""
+        from argo_papermill.status import job_from_workflow
+
+        job = job_from_workflow(workflow)
+        job_id = job.get("identifier")
+        if job_id and job["status"] in ("accepted", "running"):
+            with self._progress_lock:
+                best = max(int(job.get("progress") or 0), self._progress.get(job_id, 0))
+                self._progress[job_id] = best
+                self._progress.move_to_end(job_id)
+                while len(self._progress) > PROGRESS_MEMORY:
+                    self._progress.popitem(last=False)
+            job["progress"] = best
+        return job
+
+    def _read(self, job_id: str) -> dict:
+        """The live Workflow of a job; JobNotFoundError when absent or being deleted."""
+        try:
+            wf = self.backend.get(workflow_name(job_id))
+        except NotFound:
+            raise JobNotFoundError(f"job {job_id} not found") from None
+        except BackendError as exc:
+            raise client_error(exc) from None
+        meta = wf.get("metadata") or {}
+        if meta.get("deletionTimestamp") or (meta.get("labels") or {}).get(contract.LABEL_MANAGED_BY) != \
+                contract.MANAGED_BY:
+            raise JobNotFoundError(f"job {job_id} not found")
+        return wf
+
+    # ------------------------------------------------------------ pygeoapi store hooks (Argo is the store)
+    def add_job(self, job_metadata: dict) -> str:
+        """Nothing to store: the Workflow created by the handler is the job record."""
+        return job_metadata["identifier"]
+
+    def update_job(self, job_id: str, update_dict: dict) -> bool:
+        """Nothing to store: status is read from the Workflow (pygeoapi's handlers call this for plain processors)."""
+        return True
+
+    # ------------------------------------------------------------ execution
+    @staticmethod
+    def _is_workflow_processor(p: Any) -> bool:
+        return callable(getattr(p, "workflow_manifest", None))
+
+    def _execute_handler_async(self, p, job_id: str, data_dict: dict, requested_outputs: dict | None = None,
+                               subscriber: Subscriber | None = None,
+                               requested_response: str | None = RequestedResponse.raw.value):
+        if not self._is_workflow_processor(p):
+            return super()._execute_handler_async(p, job_id, data_dict, requested_outputs, subscriber,
+                                                  requested_response)
+        self.submit(p, job_id, data_dict, subscriber)
+        return "application/json", None, JobStatus.accepted
+
+    def _execute_handler_sync(self, p, job_id: str, data_dict: dict, requested_outputs: dict | None = None,
+                              subscriber: Subscriber | None = None,
+                              requested_response: str | None = RequestedResponse.raw.value):
+        if not self._is_workflow_processor(p):
+            return super()._execute_handler_sync(p, job_id, data_dict, requested_outputs, subscriber,
+                                                 requested_response)
+        self.submit(p, job_id, data_dict, subscriber)
+        job = self.wait(job_id, self.config.sync_timeout)
+        if job["status"] == "successful":
+            mimetype, outputs = self.get_job_result(job_id)
+            if requested_response == RequestedResponse.document.value:
+                outputs = {"outputs": [outputs]}
+            return mimetype, outputs, JobStatus.successful
+        if job["status"] in ("accepted", "running"):
+            raise SyncTimeoutError(
+                f"job {job_id} did not finish within {self.config.sync_timeout:g} s and keeps running; "
+                f"follow it at /jobs/{job_id}")
+        outputs = {"type": "NoApplicableCode", "code": "NoApplicableCode", "jobID": job_id,
+                   "description": f"job {job_id} {job['status']}: {job.get('message') or ''}".strip()}
+        return "application/json", outputs, JobStatus(job["status"])
+
+    def submit(self, p, job_id: str, data_dict: dict, subscriber: Subscriber | None = None) -> dict:
+        """Create the job's Workflow; idempotent for one job id (a 409 for our own job is success)."""
+        manifest = p.workflow_manifest(job_id, data_dict)
+        meta = manifest.setdefault("metadata", {})
+        name = meta.setdefault("name", workflow_name(job_id))
+        annotations = meta.setdefault("annotations", {})
+        labels = meta.setdefault("labels", {})
+        annotations.setdefault(contract.ANNOTATION_CREATED, _now())
+        sub = subscriber_annotation(subscriber)
+        if sub:
+            self._check_subscriber(json.loads(sub), labels.get(contract.LABEL_PROCESS_ID) or p.metadata.get("id", ""))
+            annotations[contract.ANNOTATION_SUBSCRIBER] = sub
+            labels[LABEL_NOTIFY] = NOTIFY_PENDING
+        created = None
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                created = self.backend.create(manifest)
+                break
+            except AlreadyExists:
+                created = self._existing_same_job(name, job_id)
+                break
+            except Unavailable as exc:
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise client_error(exc, submitting=True) from None
+                time.sleep(0.2 * (attempt + 1))
+            except BackendError as exc:
+                raise client_error(exc, submitting=True) from None
+        if sub:
+            self.notifier.start()
+            self.notifier.wake()
+        return created or {}
+
+    def _existing_same_job(self, name: str, job_id: str) -> dict:
+        try:
+            existing = self.backend.get(name)
+        except BackendError as exc:
+            raise client_error(exc, submitting=True) from None
+        if ((existing.get("metadata") or {}).get("labels") or {}).get(contract.LABEL_JOB_ID) != job_id:
+            raise SubmissionRejectedError(f"a workflow named {name} exists and belongs to another job")
+        return existing
+
+    def _check_subscriber(self, uris: dict, process_id: str) -> None:
+        allow = self._allow_internal(process_id)
+        for key, url in uris.items():
+            if not url.startswith(("http://", "https://")):
+                raise InvalidInputError(f"subscriber.{key} must be an http(s) URL", field=f"subscriber.{key}")
+            try:
+                allowed = is_request_allowed(url, allow)
+            except OSError:
+                raise InvalidInputError(f"subscriber.{key}: host cannot be resolved", field=f"subscriber.{key}") \
+                    from None
+            if not allowed:
+                raise InvalidInputError(f"subscriber.{key}: URL not allowed (private address)",
+                                        field=f"subscriber.{key}")
+
+    def wait(self, job_id: str, timeout: float) -> dict:
+        """Poll the job until it is final or ``timeout`` seconds passed; the last job dict."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self._job(self._read(job_id))
+            if job["status"] in ("successful", "failed", "dismissed") or time.monotonic() >= deadline:
+                return job
+            time.sleep(min(self.config.sync_poll_interval, max(0.0, deadline - time.monotonic())))
+
+    # ------------------------------------------------------------ jobs
+    def get_jobs(self, status: Any = None, limit: int | None = None, offset: int | None = None,
+                 process_id: str | None = None, **kwargs: Any) -> dict:
+        """Newest first, stable paging; ``status`` and ``process_id`` filter (pygeoapi 0.24 passes neither)."""
+        self.notifier.start()
+        selector = f"{contract.LABEL_MANAGED_BY}={contract.MANAGED_BY}"
+        process_id = process_id or kwargs.get("processID")
+        if process_id:
+            selector += f",{contract.LABEL_PROCESS_ID}={process_id}"
+        name = _status_name(status)
+        phases = STATUS_PHASES.get(name) if name else None
+        if name and phases is None:
+            raise InvalidInputError(f"status must be one of {sorted(STATUS_PHASES)}", field="status")
+        try:
+            page = self.backend.list(selector, limit=limit or None, offset=int(offset or 0), phases=phases)
+        except BackendError as exc:
+            raise client_error(exc) from None
+        jobs = [self._job(wf) for wf in page.items]
+        return {"jobs": jobs, "numberMatched": page.total}
+
+    def get_job(self, job_id: str) -> dict:
+        self.notifier.start()
+        return self._job(self._read(job_id))
+
+    def get_job_result(self, job_id: str) -> tuple[str, Any]:
+        from argo_papermill import results
+
+        wf = self._read(job_id)
+        job = self._job(wf)
+        if job["status"] != "successful":
+            raise JobResultNotFoundError(f"job {job_id} is {job['status']}: no result")
+        annotations = wf["metadata"].get("annotations") or {}
+        nb_path = annotations.get(contract.ANNOTATION_RESULT_NOTEBOOK)
+        if not nb_path:
+            raise JobResultNotFoundError(f"job {job_id} records no result notebook")
+        rcfg = self.config.results
+        loc = results.map_path(nb_path, rcfg.path_map, rcfg.storage_options)
+        try:
+            data = results.read_bytes(loc)
+            return results.result_from_notebook(
+                data, notebook_url=loc.url, results_dir=annotations.get(contract.ANNOTATION_RESULTS_DIRECTORY),
+                path_map=rcfg.path_map, storage_options=rcfg.storage_options)
+        except results.ForbiddenPath as exc:
+            raise ResultForbiddenError(exc.reason) from None
+        except results.ResultError as exc:
+            raise JobResultNotFoundError(exc.reason) from None
+        except (OSError, ValueError) as exc:
+            raise BackendUnavailableError(f"cannot read the result of job {job_id}: {type(exc).__name__}") \
+                from None
+
+    def delete_job(self, job_id: str) -> bool:
+        """Dismiss: mark and stop the Workflow, delete its result files, delete it (a second call -> 404)."""
+        wf = self._read(job_id)
+        name = wf["metadata"]["name"]
+        phase = (wf.get("status") or {}).get("phase") or ""
+        patch: dict = {"metadata": {"annotations": {contract.ANNOTATION_DISMISSED: _now()}}}
+        if phase not in ("Succeeded", "Failed", "Error"):
+            patch["spec"] = {"shutdown": "Stop"}
+        try:
+            self.backend.patch(name, patch)
+        except Rejected:  # an Argo Server cannot store the annotation: stop alone, the delete follows
+            if "spec" in patch:
+                self._stop_only(name)
+        except NotFound:
+            raise JobNotFoundError(f"job {job_id} not found") from None
+        except BackendError as exc:
+            raise client_error(exc) from None
+        self._delete_result_files(job_id, wf)
+        try:
+            self.backend.delete(name)
+        except NotFound:
+            raise JobNotFoundError(f"job {job_id} not found") from None
+        except BackendError as exc:
+            raise client_error(exc) from None
+        with self._progress_lock:
+            self._progress.pop(job_id, None)
+        return True
+
+    def _stop_only(self, name: str) -> None:
+        try:
+            self.backend.patch(name, {"spec": {"shutdown": "Stop"}})
+        except (NotFound, Rejected):
+            pass
+        except BackendError as exc:
+            raise client_error(exc) from None
+
+    def _delete_result_files(self, job_id: str, wf: dict) -> None:
+        """Remove the job's own results directory (only one that names the job) and its notebook."""
+        from argo_papermill import results
+
+        if not self.config.results.delete_on_dismiss:
+            return
+        annotations = wf["metadata"].get("annotations") or {}
+        rcfg = self.config.results
+        targets = []
+        results_dir = annotations.get(contract.ANNOTATION_RESULTS_DIRECTORY)
+        if results_dir and job_id in results_dir:
+            targets.append(results_dir)
+        nb = annotations.get(contract.ANNOTATION_RESULT_NOTEBOOK)
+        if nb and not (results_dir and results.inside(nb, results_dir)) and job_id in nb:
+            targets.append(nb)
+        for pod_path in targets:
+            try:
+                results.delete_tree(results.map_path(pod_path, rcfg.path_map, rcfg.storage_options))
+            except Exception as exc:  # noqa: BLE001 - the job is dismissed anyway; say what was left
+                LOGGER.warning("dismiss %s: could not delete %s: %s", job_id, pod_path, type(exc).__name__)
+
+    def job_logs(self, job_id: str) -> Iterator[str]:
+        """Log lines of the job's containers (for ``GET /jobs/{id}/logs``)."""
+        self._read(job_id)
+        try:
+            yield from self.backend.logs(workflow_name(job_id))
+        except NotFound:
+            raise JobNotFoundError(f"job {job_id} not found") from None
+        except BackendError as exc:
+            raise client_error(exc) from None
+
+    def __repr__(self) -> str:
+        return f"<ArgoManager> {self.config.backend}"

@@ -1,0 +1,215 @@
+"""A finished job's output notebook -> ``(mimetype, payload)`` for ``GET /jobs/{id}/results``.
+
+The notebook is read through fsspec from where the pod wrote it: the pod path (from the
+Workflow's annotations) is mapped with ``results.path_map`` (longest prefix first) to an
+fsspec URL or a local folder. Nothing is mounted on the server.
+
+Result kinds: one scrap -> its value; a ``result-file`` scrap -> that file, but only from
+inside the job's own results directory (no ``..``, no absolute escapes, no symlinks out:
+a scrap is written by user code and must not make the server read its own secrets); an
+image display scrap -> the decoded image; several scraps -> a JSON object of all; none ->
+a JSON document naming the notebook.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+RESULT_FILE_SCRAP = "result-file"
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp")
+
+
+class ResultError(Exception):
+    """The result cannot be produced; ``reason`` is safe for clients."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ForbiddenPath(ResultError):
+    """A ``result-file`` outside the job's own results directory."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A mapped pod path: an fsspec URL plus the options to open it."""
+
+    url: str
+    storage_options: dict
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.url or self.url.startswith("file://")
+
+    @property
+    def local_path(self) -> str:
+        return self.url[len("file://"):] if self.url.startswith("file://") else self.url
+
+
+def map_path(pod_path: str, path_map: dict[str, str], storage_options: dict | None = None) -> Location:
+    """The longest ``path_map`` prefix of ``pod_path`` wins; an unmapped path is read as it is."""
+    norm = posixpath.normpath(pod_path)
+    best = None
+    for prefix in path_map:
+        p = posixpath.normpath(prefix)
+        if norm == p or norm.startswith(p.rstrip("/") + "/"):
+            if best is None or len(p) > len(posixpath.normpath(best)):
+                best = prefix
+    if best is None:
+        return Location(norm, dict(storage_options or {}))
+    target = path_map[best].rstrip("/")
+    rest = norm[len(posixpath.normpath(best)):].lstrip("/")
+    return Location(f"{target}/{rest}" if rest else target, dict(storage_options or {}))
+
+
+def inside(child_pod_path: str, parent_pod_path: str) -> bool:
+    """True when the normalised ``child`` is ``parent`` or below it (pure path logic)."""
+    child = posixpath.normpath(child_pod_path)
+    parent = posixpath.normpath(parent_pod_path)
+    return child == parent or child.startswith(parent.rstrip("/") + "/")
+
+
+def resolve_result_file(value: Any, results_dir: str) -> str:
+    """The pod path of a ``result-file`` scrap, refused unless it lies inside ``results_dir``."""
+    if not isinstance(value, str) or not value.strip():
+        raise ForbiddenPath("the result-file scrap must name a file")
+    if "\x00" in value:
+        raise ForbiddenPath("the result-file scrap is not a valid path")
+    raw = value if posixpath.isabs(value) else posixpath.join(results_dir, value)
+    path = posixpath.normpath(raw)
+    if not inside(path, results_dir) or path == posixpath.normpath(results_dir):
+        raise ForbiddenPath(f"result-file {value!r} is outside the job's results directory")
+    return path
+
+
+# ------------------------------------------------------------------ fsspec I/O
+def _fs(loc: Location):
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(loc.url, **loc.storage_options)
+    return fs, path
+
+
+def read_bytes(loc: Location) -> bytes:
+    fs, path = _fs(loc)
+    try:
+        with fs.open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise ResultError(f"result not found at {loc.url}") from None
+
+
+def read_confined(file_loc: Location, dir_loc: Location) -> bytes:
+    """Read a file that must stay inside a directory also after symlinks are resolved (local files)."""
+    if file_loc.is_local:
+        real_dir = os.path.realpath(dir_loc.local_path)
+        real_file = os.path.realpath(file_loc.local_path)
+        if os.path.commonpath([real_dir, real_file]) != real_dir or real_file == real_dir:
+            raise ForbiddenPath("result-file points outside the job's results directory")
+        try:
+            with open(real_file, "rb") as fh:
+                return fh.read()
+        except (FileNotFoundError, IsADirectoryError):
+            raise ResultError("the result-file named by the notebook does not exist") from None
+    return read_bytes(file_loc)
+
+
+def delete_tree(loc: Location) -> bool:
+    """Remove a job's result folder or file; False when there was nothing."""
+    fs, path = _fs(loc)
+    try:
+        if not fs.exists(path):
+            return False
+        fs.rm(path, recursive=True)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+# ------------------------------------------------------------------ notebook -> result
+def read_scraps(notebook_bytes: bytes) -> dict[str, Any]:
+    """Scrapbook scraps of an executed notebook: name -> scrapbook ``Scrap``."""
+    import nbformat
+    import scrapbook
+
+    node = nbformat.reads(notebook_bytes.decode("utf-8"), as_version=4)
+    return dict(scrapbook.models.Notebook(node).scraps)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        import pandas as pd
+
+        if isinstance(value, pd.DataFrame):
+            import json
+
+            return json.loads(value.to_json(orient="records"))
+    except ImportError:  # pragma: no cover
+        pass
+    return value
+
+
+def _display_payload(display: dict) -> tuple[str, Any] | None:
+    data = (display or {}).get("data") or {}
+    for mt in IMAGE_TYPES:
+        if mt in data:
+            payload = data[mt]
+            if mt == "image/svg+xml":
+                return mt, (payload if isinstance(payload, str) else "".join(payload)).encode()
+            return mt, base64.b64decode(payload if isinstance(payload, str) else "".join(payload))
+    for mt in ("application/json", "text/html", "text/markdown", "text/plain"):
+        if mt in data:
+            payload = data[mt]
+            if mt == "application/json":
+                return mt, payload
+            return mt, payload if isinstance(payload, str) else "".join(payload)
+    return None
+
+
+def scrap_value(scrap: Any) -> tuple[str, Any]:
+    """(mimetype, payload) of one scrap."""
+    if scrap.data is None and scrap.display:
+        shown = _display_payload(scrap.display)
+        if shown:
+            return shown
+    value = _jsonable(scrap.data)
+    if isinstance(value, str) and scrap.encoder == "text":
+        return "text/plain", value
+    return "application/json", value
+
+
+def result_from_notebook(notebook_bytes: bytes, *, notebook_url: str, results_dir: str | None,
+                         path_map: dict[str, str], storage_options: dict) -> tuple[str, Any]:
+    """The pygeoapi result of a successful job, by the rules in the module docstring."""
+    scraps = read_scraps(notebook_bytes)
+    if RESULT_FILE_SCRAP in scraps:
+        if not results_dir:
+            raise ResultError("the job has no results directory, so its result-file cannot be served")
+        pod_path = resolve_result_file(scraps[RESULT_FILE_SCRAP].data, results_dir)
+        file_loc = map_path(pod_path, path_map, storage_options)
+        dir_loc = map_path(results_dir, path_map, storage_options)
+        data = read_confined(file_loc, dir_loc)
+        mimetype = mimetypes.guess_type(pod_path)[0] or "application/octet-stream"
+        if mimetype == "application/json":
+            import json
+
+            return mimetype, json.loads(data)
+        return mimetype, data
+    if len(scraps) == 1:
+        return scrap_value(next(iter(scraps.values())))
+    if not scraps:
+        return "application/json", {"notebook": notebook_url, "scraps": {},
+                                    "message": "the notebook recorded no scrapbook scraps"}
+    out = {}
+    for name, scrap in scraps.items():
+        mt, value = scrap_value(scrap)
+        if isinstance(value, bytes):
+            value = {"mimetype": mt, "base64": base64.b64encode(value).decode()}
+        out[name] = value
+    return "application/json", out
