@@ -1,0 +1,321 @@
+"""One pod on this machine: its volumes, containers and the sandbox that runs them.
+
+A pod is one bubblewrap sandbox (one mount namespace, one pid namespace) over the host
+filesystem, with each declared volume bound at its mount path; inside, the runner
+(``argo_papermill.engine.runner``) starts the containers. Killing the sandbox kills
+every process of the pod, and ``--die-with-parent`` ties it to the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from argo_papermill.contract import CONTAINER_S3, ENV_PROGRESS_FILE, JOB_HOME
+from argo_papermill.engine.config import EngineConfig
+
+
+class PodError(Exception):
+    """The pod cannot be created; the message is what the node shows."""
+
+
+@dataclass
+class Mount:
+    host: Path
+    path: str
+    read_only: bool = False
+
+
+@dataclass
+class PodPlan:
+    name: str
+    dir: Path
+    log_dir: Path
+    mounts: list[Mount]
+    containers: list[dict]
+    progress_file: Path
+    status_file: Path
+    control_file: Path
+    artifacts: list[tuple[dict, Path]] = field(default_factory=list)
+
+    def host_path(self, pod_path: str) -> Path:
+        """Where a path inside the pod lives on the host (longest mount first)."""
+        best: Mount | None = None
+        for mount in self.mounts:
+            if pod_path == mount.path or pod_path.startswith(mount.path.rstrip("/") + "/"):
+                if best is None or len(mount.path) > len(best.path):
+                    best = mount
+        if best is None:
+            return Path(pod_path)
+        rest = pod_path[len(best.path):].lstrip("/")
+        return best.host / rest if rest else best.host
+
+
+def plan_pod(
+    cfg: EngineConfig, workflow_name: str, spec: dict, template: dict, pod_name: str, attempt_dir: Path
+) -> PodPlan:
+    """Resolve volumes, env and argv of a container, script or containerSet template."""
+    pod_dir = attempt_dir
+    log_dir = cfg.data_dir / "logs" / workflow_name / pod_name
+    for folder in (pod_dir, log_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    volumes = {v["name"]: v for v in (spec.get("volumes") or []) + (template.get("volumes") or [])}
+    raw = _raw_containers(template, pod_dir)
+    mounts: dict[str, Mount] = {}
+    shared = (template.get("containerSet") or {}).get("volumeMounts") or []
+    for container in raw:
+        for vm in shared + (container.get("volumeMounts") or []):
+            mount = _mount(cfg, workflow_name, pod_dir, volumes, vm)
+            known = mounts.get(mount.path)
+            if known and known.host != mount.host:
+                raise PodError(f"two volumes are mounted at {mount.path}: the local engine runs a pod in one "
+                               "mount namespace and cannot give containers different mounts at one path")
+            mounts[mount.path] = mount
+    if JOB_HOME not in mounts and (cfg.bwrap or cfg.home == Path(JOB_HOME)):
+        cfg.home.mkdir(parents=True, exist_ok=True)
+        mounts[JOB_HOME] = Mount(cfg.home, JOB_HOME)
+    artifacts = []
+    for art in (template.get("inputs") or {}).get("artifacts") or []:
+        target = pod_dir / "artifacts" / art["name"]
+        artifacts.append((art, target))
+        mounts[art["path"]] = Mount(target, art["path"])
+    progress_file = pod_dir / "progress"
+    containers = [
+        _runner_container(cfg, workflow_name, pod_name, container, progress_file) for container in raw
+    ]
+    return PodPlan(
+        name=pod_name, dir=pod_dir, log_dir=log_dir,
+        mounts=sorted(mounts.values(), key=lambda m: (m.path.count("/"), m.path)),
+        containers=containers, progress_file=progress_file, status_file=pod_dir / "status.jsonl",
+        control_file=pod_dir / "control", artifacts=artifacts,
+    )
+
+
+def _raw_containers(template: dict, pod_dir: Path) -> list[dict]:
+    if template.get("containerSet"):
+        return list(template["containerSet"]["containers"])
+    if template.get("script"):
+        script = dict(template["script"])
+        source_file = pod_dir / "script"
+        source_file.write_text(script.get("source") or "", encoding="utf-8")
+        script["name"] = "main"
+        script["args"] = [str(source_file)]
+        script["command"] = script.get("command") or ["sh"]
+        return [script]
+    container = dict(template["container"])
+    container["name"] = "main"  # Argo always names a container template's container main
+    return [container]
+
+
+def _mount(cfg: EngineConfig, workflow_name: str, pod_dir: Path, volumes: dict, vm: dict) -> Mount:
+    name = vm["name"]
+    volume = volumes.get(name)
+    if volume is None:
+        raise PodError(f'volume "{name}" is mounted at {vm.get("mountPath")} but not declared')
+    path = vm["mountPath"]
+    if volume.get("emptyDir") is not None:
+        host = pod_dir / "volumes" / name
+    elif volume.get("persistentVolumeClaim"):
+        claim = volume["persistentVolumeClaim"]["claimName"]
+        if claim in cfg.claims:
+            host = cfg.claims[claim]
+        elif path == JOB_HOME:
+            host = cfg.home
+        else:
+            host = cfg.data_dir / "claims" / claim
+    elif volume.get("hostPath"):
+        host = Path(volume["hostPath"]["path"])
+    elif volume.get("secret"):
+        host = _secret_volume(cfg, pod_dir, name, volume["secret"])
+    else:
+        raise PodError(f'volume "{name}" has a type the local engine does not bind')
+    if vm.get("subPath"):
+        host = host / vm["subPath"]
+    host.mkdir(parents=True, exist_ok=True)
+    return Mount(host, path, bool(vm.get("readOnly")))
+
+
+def _secret_volume(cfg: EngineConfig, pod_dir: Path, name: str, source: dict) -> Path:
+    secret = source.get("secretName", "")
+    folder = (cfg.secrets_dir / secret) if cfg.secrets_dir else None
+    target = pod_dir / "secrets" / name
+    target.mkdir(parents=True, exist_ok=True)
+    if folder is None or not folder.is_dir():
+        if source.get("optional"):
+            return target
+        raise PodError(f'secret "{secret}" not found (expected the folder {folder or "<secrets_dir>/" + secret})')
+    items = source.get("items")
+    pairs = [(i["key"], i.get("path", i["key"])) for i in items] if items else [
+        (f.name, f.name) for f in folder.iterdir() if f.is_file()
+    ]
+    for key, rel in pairs:
+        if not (folder / key).is_file():
+            raise PodError(f'secret "{secret}" has no key "{key}"')
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / key, dest)
+        os.chmod(dest, 0o600)
+    return target
+
+
+def read_secret(cfg: EngineConfig, secret: str, key: str) -> str | None:
+    """The value of one Secret key from ``secrets_dir/<secret>/<key>``, or None."""
+    if cfg.secrets_dir is None:
+        return None
+    path = cfg.secrets_dir / secret / key
+    if not path.is_file():
+        return None
+    return path.read_text(encoding="utf-8").rstrip("\n")
+
+
+def _runner_container(cfg: EngineConfig, workflow_name: str, pod_name: str, container: dict, progress: Path) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = cfg.path_env()
+    env.pop("PYGEOAPI_CONFIG", None)
+    env.pop("PYGEOAPI_OPENAPI", None)
+    for env_from in container.get("envFrom") or []:
+        ref = env_from.get("secretRef") or {}
+        folder = cfg.secrets_dir / ref.get("name", "") if cfg.secrets_dir else None
+        if folder is None or not folder.is_dir():
+            if ref.get("optional"):
+                continue
+            raise PodError(f'CreateContainerConfigError: secret "{ref.get("name")}" not found')
+        for item in folder.iterdir():
+            if item.is_file():
+                env[env_from.get("prefix", "") + item.name] = item.read_text(encoding="utf-8").rstrip("\n")
+    for item in container.get("env") or []:
+        source = item.get("valueFrom")
+        if not source:
+            env[item["name"]] = str(item.get("value", ""))
+        elif source.get("secretKeyRef"):
+            ref = source["secretKeyRef"]
+            value = read_secret(cfg, ref.get("name", ""), ref.get("key", ""))
+            if value is None:
+                if ref.get("optional"):
+                    continue
+                raise PodError(f'CreateContainerConfigError: secret "{ref.get("name")}" not found '
+                               f'(or it has no key "{ref.get("key")}")')
+            env[item["name"]] = value
+        elif source.get("fieldRef"):
+            path = source["fieldRef"].get("fieldPath")
+            env[item["name"]] = pod_name if path == "metadata.name" else cfg.namespace
+    env[ENV_PROGRESS_FILE] = str(progress)
+    env["ARGO_CONTAINER_NAME"] = container["name"]
+    env["ARGO_WORKFLOW_NAME"] = workflow_name
+    env["ARGO_POD_NAME"] = pod_name
+    argv = [str(a) for a in (container.get("command") or [])] + [str(a) for a in (container.get("args") or [])]
+    if container["name"] == CONTAINER_S3 and fuse_problem():
+        argv = [cfg.python, "-c", f"import sys; sys.stderr.write({fuse_problem()!r} + '\\n'); sys.exit(1)"]
+    return {
+        "name": container["name"],
+        "argv": argv,
+        "env": env,
+        "cwd": container.get("workingDir"),
+        "dependencies": list(container.get("dependencies") or []),
+    }
+
+
+def fuse_problem() -> str | None:
+    """Why a FUSE mount (s3fs) cannot work here, or None."""
+    if not os.path.exists("/dev/fuse"):
+        return "FUSE is unavailable on this machine: /dev/fuse does not exist, so s3-mount cannot mount the bucket"
+    if shutil.which("s3fs") is None:
+        return "FUSE mount impossible: s3fs is not installed (Debian: apt-get install s3fs)"
+    if os.geteuid() != 0 and shutil.which("fusermount") is None and shutil.which("fusermount3") is None:
+        return "FUSE is unavailable: not root and no fusermount"
+    return None
+
+
+class PodProcess:
+    """The running sandbox of one pod: start, watch events and progress, stop."""
+
+    def __init__(self, cfg: EngineConfig, plan: PodPlan):
+        self.cfg = cfg
+        self.plan = plan
+        self.proc: subprocess.Popen | None = None
+        self._offset = 0
+        self._partial = ""
+
+    def start(self) -> None:
+        spec = {
+            "containers": self.plan.containers,
+            "status_file": str(self.plan.status_file),
+            "control_file": str(self.plan.control_file),
+            "log_dir": str(self.plan.log_dir),
+            "grace_seconds": self.cfg.grace_seconds,
+        }
+        bwrap = self.cfg.bwrap
+        runner = [self.cfg.python, "-m", "argo_papermill.engine.runner"]
+        spec_file = self.plan.dir / "runner.json"
+        if bwrap:
+            argv = [bwrap, "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent"]
+            for mount in self.plan.mounts:
+                argv += ["--ro-bind" if mount.read_only else "--bind", str(mount.host), mount.path]
+            argv += ["--", *runner, str(spec_file)]
+        else:
+            for mount in self.plan.mounts:
+                if os.path.realpath(mount.host) != os.path.realpath(mount.path):
+                    raise PodError(
+                        f"bubblewrap (bwrap) is not available, so the local engine cannot bind {mount.host} at "
+                        f"{mount.path}; install bubblewrap or use volumes whose mount path is the host path")
+            spec["pdeathsig"] = True
+            argv = [*runner, str(spec_file)]
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        os.chmod(spec_file, 0o600)  # it holds the containers' env, which may carry secrets
+        self.plan.status_file.touch()
+        with open(self.plan.log_dir / "sandbox.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env={**os.environ, "PATH": self.cfg.path_env()},
+            )
+
+    def events(self) -> list[dict]:
+        """New runner events since the last call."""
+        try:
+            with open(self.plan.status_file, encoding="utf-8") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+                self._offset = handle.tell()
+        except FileNotFoundError:
+            return []
+        text = self._partial + chunk
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def progress(self) -> str | None:
+        """The last line of $ARGO_PROGRESS_FILE, as Argo's executor reads it."""
+        try:
+            with open(self.plan.progress_file, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - 256))
+                lines = handle.read().decode("utf-8", "replace").strip().splitlines()
+        except FileNotFoundError:
+            return None
+        return lines[-1].strip() if lines else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self) -> None:
+        """Ask the runner to SIGTERM its containers (it SIGKILLs them after the grace period)."""
+        self.plan.control_file.write_text("terminate\n", encoding="utf-8")
+
+    def kill(self) -> None:
+        """Kill the sandbox: every process of the pod dies with it."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass

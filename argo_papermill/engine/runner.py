@@ -1,0 +1,188 @@
+"""The in-pod runner: one per pod, inside the pod's mount (and pid) namespace.
+
+``python -m argo_papermill.engine.runner <spec.json>`` starts the pod's containers as
+their ``dependencies`` allow, as Argo's emissary does for a containerSet: a container
+runs only after each dependency exited 0; otherwise it ends with exit code 64 and the
+message ``dependency "X" exited with non-zero code: N`` without running its command.
+It reports every container's state as JSON lines in the status file, and terminates
+the containers (SIGTERM, then SIGKILL after the grace period) when the control file
+says ``terminate``. It imports nothing heavy, so a pod starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+POLL_SECONDS = 0.05
+DEPENDENCY_EXIT_CODE = 64
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Runner:
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.containers = {c["name"]: c for c in spec["containers"]}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.exit_codes: dict[str, int] = {}
+        self.status = open(spec["status_file"], "a", buffering=1, encoding="utf-8")
+        self.terminating_since: float | None = None
+
+    def emit(self, **event) -> None:
+        event.setdefault("at", _now())
+        self.status.write(json.dumps(event) + "\n")
+        self.status.flush()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self._request_terminate())
+        self.emit(event="runner-started", pid=_host_pid())
+        while True:
+            self._check_control()
+            if self.terminating_since is None:
+                self._start_ready()
+            self._reap()
+            if self.terminating_since is not None:
+                self._escalate()
+                if not self.procs:
+                    break
+            elif len(self.exit_codes) == len(self.containers):
+                break
+            time.sleep(POLL_SECONDS)
+        self.emit(event="runner-exited")
+        return 0
+
+    def _start_ready(self) -> None:
+        for name, container in self.containers.items():
+            if name in self.procs or name in self.exit_codes:
+                continue
+            deps = container.get("dependencies") or []
+            if any(dep not in self.exit_codes for dep in deps):
+                continue
+            failed = [dep for dep in deps if self.exit_codes[dep] != 0]
+            if failed:
+                dep = failed[0]
+                message = f'dependency "{dep}" exited with non-zero code: {self.exit_codes[dep]}'
+                self._log(name, message + "\n")
+                self.exit_codes[name] = DEPENDENCY_EXIT_CODE
+                self.emit(event="terminated", container=name, exitCode=DEPENDENCY_EXIT_CODE, reason="Error",
+                          message=message, ran=False)
+                continue
+            self._start(name, container)
+
+    def _start(self, name: str, container: dict) -> None:
+        argv = list(container["argv"])
+        env = container["env"]
+        resolved = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
+        if not resolved:
+            message = f"failed to find name in PATH: exec: \"{argv[0]}\": executable file not found in $PATH"
+            self._log(name, message + "\n")
+            self.exit_codes[name] = DEPENDENCY_EXIT_CODE
+            self.emit(event="terminated", container=name, exitCode=DEPENDENCY_EXIT_CODE, reason="Error",
+                      message=message, ran=False)
+            return
+        log = open(os.path.join(self.spec["log_dir"], f"{name}.log"), "ab")
+        try:
+            if container.get("cwd"):
+                os.makedirs(container["cwd"], exist_ok=True)  # the kubelet creates workingDir too
+            proc = subprocess.Popen(
+                [resolved, *argv[1:]], env=env, cwd=container.get("cwd") or None, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        except OSError as err:
+            log.write(f"{err}\n".encode())
+            log.close()
+            self.exit_codes[name] = 128
+            self.emit(event="terminated", container=name, exitCode=128, reason="StartError", message=str(err),
+                      ran=False)
+            return
+        log.close()
+        self.procs[name] = proc
+        self.emit(event="started", container=name)
+
+    def _reap(self) -> None:
+        for name, proc in list(self.procs.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            if code < 0:  # killed by a signal: report it as the kubelet does (128 + signal)
+                code = 128 - code
+            del self.procs[name]
+            self.exit_codes[name] = code
+            self.emit(event="terminated", container=name, exitCode=code,
+                      reason="Completed" if code == 0 else "Error", message="", ran=True)
+
+    def _check_control(self) -> None:
+        if self.terminating_since is not None:
+            return
+        try:
+            with open(self.spec["control_file"], encoding="utf-8") as handle:
+                if "terminate" in handle.read():
+                    self._request_terminate()
+        except FileNotFoundError:
+            pass
+
+    def _request_terminate(self) -> None:
+        if self.terminating_since is not None:
+            return
+        self.terminating_since = time.monotonic()
+        for proc in self.procs.values():
+            _signal_group(proc.pid, signal.SIGTERM)
+
+    def _escalate(self) -> None:
+        assert self.terminating_since is not None
+        if time.monotonic() - self.terminating_since >= float(self.spec.get("grace_seconds", 5)):
+            for proc in self.procs.values():
+                _signal_group(proc.pid, signal.SIGKILL)
+
+    def _log(self, name: str, text: str) -> None:
+        with open(os.path.join(self.spec["log_dir"], f"{name}.log"), "a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _host_pid() -> int:
+    """This process's pid as the host sees it (the host /proc is visible in the sandbox)."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[1], encoding="utf-8") as handle:
+        spec = json.load(handle)
+    if spec.get("pdeathsig"):
+        _set_pdeathsig()
+    return Runner(spec).run()
+
+
+def _set_pdeathsig() -> None:
+    """Without bubblewrap: die with the engine (PR_SET_PDEATHSIG = 1)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

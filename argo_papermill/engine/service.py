@@ -1,0 +1,185 @@
+"""The engine service: one per data folder, found and started lazily.
+
+``Engine.acquire(cfg)`` takes an exclusive ``fcntl`` lock on ``<data_dir>/engine.lock``;
+only the process holding it runs workflows. Every other process (more WSGI workers,
+a reloader, ``pygeoapi openapi generate``) only reads and writes the SQLite store,
+which the engine polls for new, patched and deleted workflows. On start the engine
+fails what a previous engine left running (its processes died with it) and runs what
+is still queued.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+
+from argo_papermill.engine.config import EngineConfig
+from argo_papermill.engine.executor import WorkflowRun
+from argo_papermill.engine.store import COMPLETED_PHASES, Store
+from argo_papermill.engine.templates import TemplateLibrary
+
+POSTPONED_MESSAGE = "Workflow processing has been postponed because too many workflows are already running"
+
+_engines: dict[Path, "Engine"] = {}
+_engines_lock = threading.Lock()
+
+
+class Engine:
+    """Schedules queued workflows (at most ``max_parallel`` at once) and watches for patches and deletes."""
+
+    def __init__(self, cfg: EngineConfig, lock_fd: int):
+        self.cfg = cfg
+        self.store = Store(cfg.data_dir)
+        self.library = TemplateLibrary(cfg.template_dirs)
+        self._lock_fd = lock_fd
+        self.runs: dict[str, WorkflowRun] = {}
+        self._versions: dict[str, int] = {}
+        self._runs_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._recover()
+        self._thread = threading.Thread(target=self._loop, name="argo-papermill-engine", daemon=True)
+        self._thread.start()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    def acquire(cls, cfg: EngineConfig) -> "Engine | None":
+        """Start the engine for ``cfg.data_dir`` in this process if no other process runs it."""
+        key = cfg.data_dir
+        with _engines_lock:
+            if key in _engines:
+                return _engines[key]
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(cfg.data_dir / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            engine = cls(cfg, fd)
+            _engines[key] = engine
+            return engine
+
+    def close(self) -> None:
+        """Stop scheduling, kill running pods, release the lock (tests; a server just exits)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        with self._runs_lock:
+            runs = list(self.runs.values())
+        for run in runs:
+            run.mark_deleted()
+        with _engines_lock:
+            _engines.pop(self.cfg.data_dir, None)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+        except OSError:
+            pass
+
+    def wake(self) -> None:
+        """Look at the store now (after a create or patch in this process)."""
+        self._wake.set()
+
+    # --- the loop -------------------------------------------------------------------------------
+    def _recover(self) -> None:
+        for name in self.store.names_in_phase(("Running",)):
+            workflow = self.store.get(name)
+            if workflow is None:
+                continue
+            status, nodes = WorkflowRun.interrupted(workflow)
+            self.store.write_status(name, status, nodes)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001 - keep scheduling; a store hiccup must not kill the engine
+                time.sleep(0.5)
+            self._wake.wait(self.cfg.poll_seconds)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        versions = self.store.versions()
+        with self._runs_lock:
+            running = dict(self.runs)
+        for name, run in running.items():
+            if name not in versions:
+                run.mark_deleted()
+                continue
+            _, spec_version = versions[name]
+            if spec_version != self._versions.get(name):
+                self._versions[name] = spec_version
+                workflow = self.store.get(name)
+                shutdown = ((workflow or {}).get("spec") or {}).get("shutdown")
+                if shutdown:
+                    run.request_shutdown(shutdown)
+        free = self.cfg.max_parallel - len(running)
+        for name in self.store.queued():
+            if name in running:
+                continue
+            workflow = self.store.get(name)
+            if workflow is None:
+                continue
+            shutdown = (workflow.get("spec") or {}).get("shutdown")
+            if shutdown:
+                self._fail_unstarted(name, workflow, shutdown)
+                continue
+            if free <= 0:
+                if (workflow.get("status") or {}).get("phase") != "Pending":
+                    self.store.write_status(name, {"phase": "Pending", "message": POSTPONED_MESSAGE}, {})
+                continue
+            free -= 1
+            run = WorkflowRun(self.cfg, self.store, self.library, workflow, on_done=self._done)
+            self._versions[name] = versions.get(name, ("", 0))[1]
+            with self._runs_lock:
+                self.runs[name] = run
+            threading.Thread(target=run.run, name=f"wf-{name}", daemon=True).start()
+        self._expire_ttl(versions)
+
+    def _fail_unstarted(self, name: str, workflow: dict, strategy: str) -> None:
+        """A Pending workflow that is stopped fails at once, as Argo does."""
+        from argo_papermill.engine.nodes import now_rfc3339
+
+        self.store.write_status(name, {
+            "phase": "Failed", "message": f"Stopped with strategy '{strategy}'",
+            "startedAt": now_rfc3339(), "finishedAt": now_rfc3339(), "progress": "0/0",
+        }, {})
+
+    def _done(self, name: str) -> None:
+        with self._runs_lock:
+            self.runs.pop(name, None)
+        self._versions.pop(name, None)
+        self._wake.set()
+
+    def _expire_ttl(self, versions: dict[str, tuple[str, int]]) -> None:
+        """ttlStrategy: delete finished workflows whose time is up (checked at most every few seconds)."""
+        now = time.time()
+        if now - getattr(self, "_last_ttl", 0) < 5:
+            return
+        self._last_ttl = now
+        import calendar
+
+        for name, (phase, _) in versions.items():
+            if phase not in COMPLETED_PHASES:
+                continue
+            workflow = self.store.get(name)
+            ttl = ((workflow or {}).get("spec") or {}).get("ttlStrategy")
+            if not workflow or not ttl:
+                continue
+            finished = (workflow.get("status") or {}).get("finishedAt")
+            if not finished:
+                continue
+            seconds = ttl.get("secondsAfterSuccess" if phase == "Succeeded" else "secondsAfterFailure")
+            if seconds is None:
+                seconds = ttl.get("secondsAfterCompletion")
+            if seconds is None:
+                continue
+            done_at = calendar.timegm(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ"))
+            if now >= done_at + int(seconds):
+                self.store.delete(name)
