@@ -1,0 +1,324 @@
+"""The processor's configuration: every key of the predecessor's processor, plus Argo's own.
+
+pygeoapi hands a processor the ``resources.<id>.processor`` block of its configuration. It is
+parsed here once, strictly: an unknown key (a typo) or a bad value is a ``ConfigurationError``
+naming the key, raised when the processor is constructed, never a silently ignored setting.
+``docs/configuration.md`` documents every key; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from argo_papermill._version import __version__
+from argo_papermill.errors import ConfigurationError
+from argo_papermill.translate.quantity import is_quantity
+
+DEFAULT_IMAGE = f"argo-papermill-job:{__version__}"
+DEFAULT_TEMPLATE_NAME = "papermill-notebook"
+
+Quantity = str
+K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _k8s_name(value: str | None, what: str = "name") -> str | None:
+    if value is not None and (len(value) > 253 or not K8S_NAME_RE.match(value)):
+        raise ValueError(f"{value!r} is not a valid Kubernetes {what} (lower case letters, digits, '-', '.')")
+    return value
+
+
+def _quantities(value: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, qty in value.items():
+        qty = str(qty) if isinstance(qty, (int, float)) and not isinstance(qty, bool) else qty
+        if not is_quantity(qty):
+            raise ValueError(f"{key}: {qty!r} is not a Kubernetes quantity")
+        out[str(key)] = qty
+    return out
+
+
+def _compile(value: str | None) -> str | None:
+    if value:
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise ValueError(f"not a valid regular expression: {err}") from err
+    return value or None
+
+
+class S3Config(_Strict):
+    """A bucket mounted with s3fs-fuse by the ``s3-mount`` container for the papermill step."""
+
+    bucket_name: str = Field(min_length=1)
+    secret_name: str  # Secret with keys ``username`` (access key id) and ``password`` (secret key)
+    s3_url: str | None = None  # endpoint; None = AWS
+    mount_path: str = "/home/jovyan/s3"
+    resource_limits: dict[str, Quantity] = {}
+    resource_requests: dict[str, Quantity] = {}
+    image: str | None = None  # image with sh and s3fs; None = the job image
+    path_style: bool = False  # s3fs use_path_request_style (MinIO, moto, most non-AWS stores)
+    mount_timeout_seconds: int = Field(default=300, ge=1, le=3600)
+
+    _name = field_validator("secret_name")(lambda v: _k8s_name(v, "Secret name"))
+    _q = field_validator("resource_limits", "resource_requests", mode="before")(_quantities)
+
+    @field_validator("mount_path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("must be an absolute path without '..'")
+        return v.rstrip("/") or "/"
+
+    @field_validator("s3_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials; they belong in the Secret named by secret_name")
+        if "," in v:
+            raise ValueError("must not contain ','")
+        return v
+
+
+class GitRepoConfig(_Strict):
+    """A repository cloned by the ``git-checkout`` container into ~/git/algorithm."""
+
+    url: str = Field(min_length=1)
+    secret_name: str | None = None  # Secret with keys ``username`` and ``password``
+    image: str | None = None  # image with sh and git; None = the job image
+    enabled: bool = True  # accepted for the predecessor's Helm values; false = not configured
+
+    _name = field_validator("secret_name")(lambda v: _k8s_name(v, "Secret name"))
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if "://" not in v and not v.startswith("git@"):
+            v = "https://" + v  # the predecessor's form: host/path without a scheme
+        parts = urlsplit(v)
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials; they belong in the Secret named by secret_name")
+        if v.startswith("-"):
+            raise ValueError("must not start with '-'")
+        return v
+
+
+class SecretConfig(_Strict):
+    name: str
+    access: Literal["mount", "env"] = "mount"
+
+    _name = field_validator("name")(lambda v: _k8s_name(v, "Secret name"))
+
+
+class ExtraPvc(_Strict):
+    claim_name: str
+    mount_path: str
+    sub_path: str | None = None
+
+    _name = field_validator("claim_name")(lambda v: _k8s_name(v, "claim name"))
+
+
+class ProcessorConfig(_Strict):
+    """Every key of ``resources.execute-notebook.processor`` (see docs/configuration.md)."""
+
+    name: str | None = None  # pygeoapi's plugin name, e.g. argo_papermill.NotebookProcessor
+    allow_internal_requests: bool = False  # read by pygeoapi itself
+
+    # image
+    default_image: str = DEFAULT_IMAGE
+    allowed_images_regex: str | None = None
+    image_pull_secret: str | None = None
+    # storage and results
+    s3: S3Config | None = None
+    output_directory: str = "/home/jovyan/job-output"
+    results_in_output_dir: bool = True
+    home_volume_claim_name: str | None = None
+    extra_pvcs: list[ExtraPvc] = []
+    extra_volumes: list[dict[str, Any]] = []
+    extra_volume_mounts: list[dict[str, Any]] = []
+    secrets: list[SecretConfig] = []
+    auto_mount_secrets: bool = False
+    checkout_git_repo: GitRepoConfig | None = None
+    conda_store_groups: list[str] = []
+    conda_store_claim_name: str = "conda-store-core-share"
+    jupyter_base_url: str | None = None  # accepted for old configurations; unused (as in the predecessor)
+    # papermill
+    log_output: bool = True
+    progress_engine: bool = True  # the job image has the argo_progress papermill engine
+    # scheduling
+    node_purpose_label_key: str = "hub.eox.at/node-purpose"
+    default_node_purpose: str | None = None
+    allowed_node_purposes_regex: str | None = None
+    tolerations: list[dict[str, Any]] = []
+    job_service_account: str | None = None
+    allow_fargate: bool = False
+    run_as_user: int | None = Field(default=None, ge=0)
+    run_as_group: int | None = Field(default=None, ge=0)
+    extra_resource_limits: dict[str, Quantity] = {}
+    extra_resource_requests: dict[str, Quantity] = {}
+    max_cpu: Quantity | None = None
+    max_memory: Quantity | None = None
+    # Argo
+    default_timeout_seconds: int | None = Field(default=86400, ge=1)
+    max_timeout_seconds: int | None = Field(default=7 * 86400, ge=1)
+    workflow_ttl_seconds: int | None = Field(default=100 * 86400, ge=0)
+    pod_gc_strategy: Literal["OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"] | None = (
+        "OnPodSuccess"
+    )
+    result_artifact: bool = False  # an Argo artifact repository is configured: upload the result notebook
+    use_workflow_template: bool = False  # reference the installed WorkflowTemplate instead of inlining
+    workflow_template_name: str = DEFAULT_TEMPLATE_NAME
+
+    _regexes = field_validator("allowed_images_regex", "allowed_node_purposes_regex")(_compile)
+    _quant = field_validator("extra_resource_limits", "extra_resource_requests", mode="before")(_quantities)
+    _names = field_validator(
+        "image_pull_secret", "home_volume_claim_name", "job_service_account", "workflow_template_name",
+        "conda_store_claim_name",
+    )(_k8s_name)
+
+    @field_validator("max_cpu", "max_memory", mode="before")
+    @classmethod
+    def _max(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)
+        if v is not None and not is_quantity(v):
+            raise ValueError(f"{v!r} is not a Kubernetes quantity")
+        return v
+
+    @field_validator("output_directory")
+    @classmethod
+    def _outdir(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("must be an absolute path without '..'")
+        return v.rstrip("/") or "/"
+
+    @field_validator("node_purpose_label_key")
+    @classmethod
+    def _label_key(cls, v: str) -> str:
+        if not LABEL_KEY_RE.match(v):
+            raise ValueError(f"{v!r} is not a valid Kubernetes label key")
+        return v
+
+    @field_validator("conda_store_groups")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        for group in v:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", group):
+                raise ValueError(f"{group!r} is not a valid conda-store group name")
+        return v
+
+    @field_validator("checkout_git_repo")
+    @classmethod
+    def _git_enabled(cls, v: GitRepoConfig | None) -> GitRepoConfig | None:
+        return v if v is not None and v.enabled else None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProcessorConfig:
+        if (
+            self.default_timeout_seconds is not None
+            and self.max_timeout_seconds is not None
+            and self.default_timeout_seconds > self.max_timeout_seconds
+        ):
+            raise ValueError("default_timeout_seconds must not exceed max_timeout_seconds")
+        if len(self.extra_volumes) != len({v.get("name") for v in self.extra_volumes}):
+            raise ValueError("extra_volumes: volume names must be unique")
+        return self
+
+    @field_validator("extra_volumes", "extra_volume_mounts", "tolerations")
+    @classmethod
+    def _k8s_objects(cls, v: list[dict[str, Any]], info) -> list[dict[str, Any]]:
+        from hera.workflows.models import Toleration, Volume, VolumeMount
+
+        model = {"extra_volumes": Volume, "extra_volume_mounts": VolumeMount, "tolerations": Toleration}[info.field_name]
+        return [strict_k8s_object(model, item, f"[{i}]") for i, item in enumerate(v)]
+
+    @property
+    def pod_user(self) -> int:
+        """The uid the papermill step runs as (the image's jovyan, 1000, unless configured)."""
+        return 1000 if self.run_as_user is None else self.run_as_user
+
+    @property
+    def pod_group(self) -> int:
+        return 100 if self.run_as_group is None else self.run_as_group
+
+
+def strict_k8s_object(model: type, data: Any, where: str) -> dict[str, Any]:
+    """``data`` as Kubernetes would store it (camelCase); ValueError on unknown keys or bad types.
+
+    hera's models silently drop unknown keys, so the dump is compared with the input to catch typos.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: must be a mapping")
+    try:
+        obj = model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ValueError(f"{where}.{_error_location(first['loc'])}: {first['msg']}") from None
+    dumped = obj.model_dump(by_alias=True, exclude_none=True, mode="json")
+    lost = _lost_keys(_camel(data), dumped)
+    if lost:
+        raise ValueError(f"{where}: unknown field {lost!r}")
+    return dumped
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel_key(k): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _camel_key(key: str) -> str:
+    head, *rest = str(key).split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _lost_keys(given: Any, kept: Any, path: str = "") -> str | None:
+    if isinstance(given, dict) and isinstance(kept, dict):
+        for key, value in given.items():
+            if value is None:
+                continue
+            if key not in kept:
+                return f"{path}{key}"
+            lost = _lost_keys(value, kept[key], f"{path}{key}.")
+            if lost:
+                return lost
+    elif isinstance(given, list) and isinstance(kept, list):
+        for i, (a, b) in enumerate(zip(given, kept)):
+            lost = _lost_keys(a, b, f"{path}{i}.")
+            if lost:
+                return lost
+    return None
+
+
+def _error_location(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "processor"
+
+
+def load_processor_config(processor_def: dict | None) -> ProcessorConfig:
+    """Parse the ``processor`` block of a pygeoapi resource; ConfigurationError names the bad key."""
+    try:
+        return ProcessorConfig.model_validate(dict(processor_def or {}))
+    except ValidationError as err:
+        problems = []
+        for item in err.errors():
+            where = _error_location(item["loc"])
+            if item["type"] == "extra_forbidden":
+                problems.append(f"unknown configuration key {where!r}")
+            else:
+                problems.append(f"configuration key {where!r}: {item['msg']}")
+        raise ConfigurationError("execute-notebook processor: " + "; ".join(problems)) from None

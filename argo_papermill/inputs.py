@@ -1,0 +1,268 @@
+"""The execution request of ``execute-notebook``: typed, validated, every violation named.
+
+``validate_inputs`` is pure: it takes the request's ``inputs`` and the processor configuration and
+returns a ``NotebookRequest`` or raises ``InvalidInputError`` (HTTP 400) whose message names the
+field and the rule. Nothing is created before validation succeeded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import posixpath
+import re
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from argo_papermill.config import ProcessorConfig
+from argo_papermill.contract import JOB_HOME
+from argo_papermill.errors import InvalidInputError
+from argo_papermill.translate.quantity import is_quantity, parse_quantity
+
+MAX_PARAMETERS_BYTES = 96 * 1024  # base64 text; Argo offloads argv beyond 128 KiB
+MAX_STRING = 1024
+LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+KERNEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+@:-]*$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+SECRET_KEY_RE = re.compile(r"secret|key|password|token|credential", re.IGNORECASE)
+
+
+class NotebookInputs(BaseModel):
+    """The inputs object of an execution request, as typed as JSON allows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    notebook: StrictStr = Field(min_length=1, max_length=MAX_STRING)
+    parameters: StrictStr | None = None
+    parameters_json: dict[str, Any] | None = None
+    kernel: StrictStr | None = Field(default=None, max_length=255)
+    image: StrictStr | None = Field(default=None, max_length=MAX_STRING)
+    output_filename: StrictStr | None = Field(default=None, max_length=255)
+    output_dirname: StrictStr | None = Field(default=None, max_length=255)
+    cpu_requests: StrictStr | None = None
+    cpu_limit: StrictStr | None = None
+    mem_requests: StrictStr | None = None
+    mem_limit: StrictStr | None = None
+    result_data_directory: StrictStr | None = Field(default=None, max_length=MAX_STRING)
+    git_revision: StrictStr | None = Field(default=None, max_length=255)
+    node_purpose: StrictStr | None = None
+    run_on_fargate: StrictBool = False
+    timeout: StrictInt | None = Field(default=None, ge=1)
+
+
+class NotebookRequest(BaseModel):
+    """A validated request: the inputs resolved against the configuration."""
+
+    model_config = ConfigDict(frozen=True)
+
+    inputs: NotebookInputs
+    notebook: str  # absolute, normalised
+    parameters_b64: str  # "" = none
+    kernel: str  # "" = the notebook's own
+    image: str
+    output_filename: str | None
+    output_dirname: str | None
+    result_data_directory: str | None  # relative to the job home, may hold "{job_name}"
+    git_revision: str  # "" = the default branch
+    node_purpose: str | None  # None with fargate or without any purpose configured
+    run_on_fargate: bool
+    timeout_seconds: int | None
+    resources: dict[str, dict[str, str]]  # {"requests": {...}, "limits": {...}} of the papermill container
+
+
+def _bad(field: str, rule: str) -> InvalidInputError:
+    return InvalidInputError(f"Invalid input {field!r}: {rule}", field=field)
+
+
+def _plain(field: str, value: str | None, *, option_like: bool = True) -> None:
+    """Rules shared by every string that travels as an argv item or an Argo parameter."""
+    if value is None:
+        return
+    if CONTROL_RE.search(value):
+        raise _bad(field, "must not contain control characters")
+    if "{{" in value or "}}" in value:
+        raise _bad(field, "must not contain '{{' or '}}' (Argo expression syntax)")
+    if option_like and value.startswith("-"):
+        raise _bad(field, "must not start with '-' (it would be read as an option)")
+
+
+def _from_pydantic(err: ValidationError) -> InvalidInputError:
+    item = err.errors()[0]
+    field = str(item["loc"][0]) if item["loc"] else "inputs"
+    if item["type"] == "extra_forbidden":
+        known = ", ".join(NotebookInputs.model_fields)
+        return _bad(field, f"unknown input (known inputs: {known})")
+    if item["type"] == "missing":
+        return _bad(field, "is required")
+    return _bad(field, item["msg"])
+
+
+def _parameters(inputs: NotebookInputs) -> str:
+    if inputs.parameters_json is not None:
+        try:
+            text = json.dumps(inputs.parameters_json, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise _bad("parameters_json", f"must be plain JSON: {err}") from None
+        encoded = base64.b64encode(text.encode()).decode()
+        field = "parameters_json"
+    elif inputs.parameters:
+        field = "parameters"
+        try:
+            raw = base64.b64decode(inputs.parameters.strip(), validate=True)
+            loaded = yaml.safe_load(raw.decode("utf-8"))
+        except (binascii.Error, ValueError):
+            raise _bad(field, "must be base64-encoded YAML (not valid base64)") from None
+        except (UnicodeDecodeError, yaml.YAMLError):
+            raise _bad(field, "must be base64-encoded YAML (the decoded text is not YAML)") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise _bad(field, "must be base64-encoded YAML of a mapping (name: value)")
+        encoded = base64.b64encode(raw).decode()
+    else:
+        return ""
+    if len(encoded) > MAX_PARAMETERS_BYTES:
+        raise _bad(field, f"too large (more than {MAX_PARAMETERS_BYTES} bytes once base64-encoded)")
+    return encoded
+
+
+def _notebook(value: str) -> str:
+    _plain("notebook", value)
+    path = posixpath.normpath(posixpath.join(JOB_HOME, value))
+    if path in ("/", JOB_HOME):
+        raise _bad("notebook", "must name a notebook file")
+    return path
+
+
+def _name_part(field: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    _plain(field, value, option_like=False)
+    if "/" in value or "\\" in value or value in ("", ".", ".."):
+        raise _bad(field, "must be a plain file or folder name (no '/', '.' or '..': no path traversal)")
+    return value
+
+
+def _result_data_directory(value: str | None) -> str | None:
+    if value is None:
+        return None
+    _plain("result_data_directory", value, option_like=False)
+    check = value.replace("{job_name}", "job")
+    if re.search(r"[{}]", check):
+        raise _bad("result_data_directory", "the only placeholder allowed is {job_name}")
+    if check.startswith("/"):
+        raise _bad("result_data_directory", f"must be relative to {JOB_HOME}")
+    parts = [p for p in check.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise _bad("result_data_directory", f"must be a folder inside {JOB_HOME} (no '..': no path traversal)")
+    return "/".join(p for p in value.split("/") if p not in ("", "."))
+
+
+def _image(value: str | None, config: ProcessorConfig) -> str:
+    if value is None or value == config.default_image:
+        return config.default_image
+    _plain("image", value)
+    if not config.allowed_images_regex:
+        raise _bad("image", "custom images are not allowed (no allowed_images_regex is configured)")
+    if not re.fullmatch(config.allowed_images_regex, value):
+        raise _bad("image", f"image {value!r} does not match allowed_images_regex")
+    return value
+
+
+def _node_purpose(inputs: NotebookInputs, config: ProcessorConfig) -> str | None:
+    if inputs.run_on_fargate:
+        if not config.allow_fargate:
+            raise _bad("run_on_fargate", "running on Fargate is not allowed (allow_fargate is off)")
+        if inputs.node_purpose is not None:
+            raise _bad("node_purpose", "cannot be combined with run_on_fargate")
+        return None
+    value = inputs.node_purpose
+    if value is None:
+        return config.default_node_purpose
+    _plain("node_purpose", value)
+    if not LABEL_VALUE_RE.match(value) or len(value) > 63:
+        raise _bad("node_purpose", "must be a valid Kubernetes label value")
+    if not config.allowed_node_purposes_regex:
+        raise _bad("node_purpose", "choosing a node purpose is not allowed (no allowed_node_purposes_regex)")
+    if not re.fullmatch(config.allowed_node_purposes_regex, value):
+        raise _bad("node_purpose", f"node purpose {value!r} does not match allowed_node_purposes_regex")
+    return value
+
+
+def _resources(inputs: NotebookInputs, config: ProcessorConfig) -> dict[str, dict[str, str]]:
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    for field, kind, target, maximum in (
+        ("cpu_requests", "cpu", requests, config.max_cpu),
+        ("cpu_limit", "cpu", limits, config.max_cpu),
+        ("mem_requests", "memory", requests, config.max_memory),
+        ("mem_limit", "memory", limits, config.max_memory),
+    ):
+        value = getattr(inputs, field)
+        if value is None:
+            continue
+        if not is_quantity(value):
+            raise _bad(field, f"{value!r} is not a Kubernetes quantity (e.g. '500m', '2', '4Gi')")
+        if maximum is not None and parse_quantity(value) > parse_quantity(maximum):
+            raise _bad(field, f"{value} is larger than the configured maximum {maximum}")
+        target[kind] = value
+    for kind, req_field in (("cpu", "cpu_requests"), ("memory", "mem_requests")):
+        if kind in requests and kind in limits and parse_quantity(requests[kind]) > parse_quantity(limits[kind]):
+            raise _bad(req_field, f"the request {requests[kind]} is larger than the limit {limits[kind]}")
+    # configured extras win over request values (as in the predecessor)
+    requests.update(config.extra_resource_requests)
+    limits.update(config.extra_resource_limits)
+    return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+
+
+def _timeout(value: int | None, config: ProcessorConfig) -> int | None:
+    if value is None:
+        return config.default_timeout_seconds
+    if config.max_timeout_seconds is not None and value > config.max_timeout_seconds:
+        raise _bad("timeout", f"{value} s is longer than the configured maximum {config.max_timeout_seconds} s")
+    return value
+
+
+def validate_inputs(data: Any, config: ProcessorConfig) -> NotebookRequest:
+    """Validate an execution request's ``inputs``; InvalidInputError (400) names the field and rule."""
+    if not isinstance(data, dict):
+        raise InvalidInputError("Invalid input: the inputs must be a JSON object", field="inputs")
+    try:
+        inputs = NotebookInputs.model_validate(data)
+    except ValidationError as err:
+        raise _from_pydantic(err) from None
+    kernel = inputs.kernel or ""
+    _plain("kernel", inputs.kernel)
+    if kernel and not KERNEL_RE.match(kernel):
+        raise _bad("kernel", "may contain only letters, digits and '_.+@:-'")
+    _plain("git_revision", inputs.git_revision)
+    if inputs.git_revision is not None:
+        if re.search(r"\s|\.\.", inputs.git_revision):
+            raise _bad("git_revision", "must be a commit, tag or branch name (no spaces, no '..')")
+        if config.checkout_git_repo is None:
+            raise _bad("git_revision", "no git repository is configured (checkout_git_repo)")
+    return NotebookRequest(
+        inputs=inputs,
+        notebook=_notebook(inputs.notebook),
+        parameters_b64=_parameters(inputs),
+        kernel=kernel,
+        image=_image(inputs.image, config),
+        output_filename=_name_part("output_filename", inputs.output_filename),
+        output_dirname=_name_part("output_dirname", inputs.output_dirname),
+        result_data_directory=_result_data_directory(inputs.result_data_directory),
+        git_revision=inputs.git_revision or "",
+        node_purpose=_node_purpose(inputs, config),
+        run_on_fargate=inputs.run_on_fargate,
+        timeout_seconds=_timeout(inputs.timeout, config),
+        resources=_resources(inputs, config),
+    )
+
+
+def mask_secrets(value: Any) -> Any:
+    """A copy with the values of keys that look like credentials replaced by '*'."""
+    if isinstance(value, dict):
+        return {k: ("*" if SECRET_KEY_RE.search(str(k)) else mask_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value

@@ -1,0 +1,480 @@
+"""hera builders: the ``notebook`` containerSet template, the inline Workflow, the WorkflowTemplate
+and the small ``workflowTemplateRef`` Workflow.
+
+One builder makes the containerSet for both modes; only where per-request pod fields go differs:
+inline, they are set on the template directly; in template mode (the checked-in WorkflowTemplate),
+they travel in the ``pod-spec-patch`` and ``runtime`` parameters, because Argo's strict
+``templateReferencing`` forbids pod fields on the referencing Workflow and the full CRD validates
+resource quantities by pattern (no ``{{...}}`` there).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from hera.workflows import ContainerNode, ContainerSet, Parameter, Workflow, WorkflowTemplate
+from hera.workflows.models import (
+    Affinity,
+    ArchiveStrategy,
+    Artifact,
+    EnvFromSource,
+    EnvVar,
+    EnvVarSource,
+    LocalObjectReference,
+    Metadata,
+    NodeAffinity,
+    NodeSelector,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    NoneStrategy,
+    Outputs,
+    PersistentVolumeClaimVolumeSource,
+    PodGC,
+    PodSecurityContext,
+    ResourceRequirements,
+    SecretEnvSource,
+    SecretKeySelector,
+    SecretVolumeSource,
+    SecurityContext,
+    Toleration,
+    TTLStrategy,
+    ValueFrom,
+    Volume,
+    VolumeMount,
+    WorkflowTemplateRef,
+)
+from hera.workflows.models import EmptyDirVolumeSource
+from hera.workflows.models import Parameter as ModelParameter
+
+from argo_papermill._version import __version__
+from argo_papermill.config import ProcessorConfig
+from argo_papermill.contract import (
+    CONTAINER_GIT,
+    CONTAINER_MAIN,
+    CONTAINER_PAPERMILL,
+    CONTAINER_S3,
+    ENV_ERROR_FILE,
+    ERROR_RECORD_PATH,
+    GIT_CHECKOUT_DIR,
+    JOB_HOME,
+    LABEL_MANAGED_BY,
+    LABEL_VERSION,
+    MANAGED_BY,
+    OUTPUT_ERROR,
+    OUTPUT_RESULT_ARTIFACT,
+    PAPERMILL_ENGINE,
+    RESULT_NOTEBOOK_COPY,
+    TEMPLATE_NOTEBOOK,
+    WORKSPACE_PATH,
+    WORKSPACE_VOLUME,
+)
+from argo_papermill.translate import plan as p
+from argo_papermill.translate.scripts import GIT_SCRIPT, MAIN_COMMAND, PAPERMILL_SCRIPT, S3_SCRIPT
+
+Mode = Literal["inline", "template"]
+
+GIT_VOLUME = "git"
+S3_VOLUME = "s3"
+HOME_VOLUME = "home"
+CONDA_VOLUME = "conda-store"
+S3_DEFAULT_LIMITS = {"cpu": "200m", "memory": "512Mi"}  # the predecessor's s3fs sidecar
+S3_DEFAULT_REQUESTS = {"cpu": "50m", "memory": "32Mi"}
+
+
+def param(name: str) -> str:
+    return "{{workflow.parameters." + name + "}}"
+
+
+# ----------------------------------------------------------------------------------------------
+# pod fields that depend on the request
+
+
+def node_affinity(config: ProcessorConfig, node_purpose: str | None) -> Affinity | None:
+    if node_purpose is None:
+        return None
+    return Affinity(
+        node_affinity=NodeAffinity(
+            required_during_scheduling_ignored_during_execution=NodeSelector(
+                node_selector_terms=[
+                    NodeSelectorTerm(
+                        match_expressions=[
+                            NodeSelectorRequirement(
+                                key=config.node_purpose_label_key, operator="In", values=[node_purpose]
+                            )
+                        ]
+                    )
+                ]
+            )
+        )
+    )
+
+
+def env_from(config: ProcessorConfig, extra_secrets: tuple[str, ...] = ()) -> list[EnvFromSource] | None:
+    names = [s.name for s in config.secrets if s.access == "env"] + list(extra_secrets)
+    return [EnvFromSource(secret_ref=SecretEnvSource(name=n)) for n in dict.fromkeys(names)] or None
+
+
+def pod_spec_patch(
+    config: ProcessorConfig,
+    resources: dict[str, dict[str, str]],
+    node_purpose: str | None,
+    extra_secrets: tuple[str, ...] = (),
+) -> str:
+    """The template-mode podSpecPatch: the papermill container's resources/envFrom and the affinity."""
+    container: dict[str, Any] = {"name": CONTAINER_PAPERMILL}
+    if resources:
+        container["resources"] = resources
+    if extra_secrets:
+        sources = env_from(config, extra_secrets) or []
+        container["envFrom"] = [s.model_dump(by_alias=True, exclude_none=True) for s in sources]
+    patch: dict[str, Any] = {}
+    if len(container) > 1:
+        patch["containers"] = [container]
+    affinity = node_affinity(config, node_purpose)
+    if affinity is not None:
+        patch["affinity"] = affinity.model_dump(by_alias=True, exclude_none=True)
+    return json.dumps(patch, sort_keys=True, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------------------------
+# volumes
+
+
+def _volumes(config: ProcessorConfig) -> tuple[list[Volume], list[VolumeMount]]:
+    """Template volumes and the papermill container's mounts (the workspace is mounted for all)."""
+    volumes = [Volume(name=WORKSPACE_VOLUME, empty_dir=EmptyDirVolumeSource())]
+    mounts: list[VolumeMount] = []
+    if config.home_volume_claim_name:
+        volumes.append(
+            Volume(
+                name=HOME_VOLUME,
+                persistent_volume_claim=PersistentVolumeClaimVolumeSource(claim_name=config.home_volume_claim_name),
+            )
+        )
+    else:
+        volumes.append(Volume(name=HOME_VOLUME, empty_dir=EmptyDirVolumeSource()))
+    mounts.append(VolumeMount(name=HOME_VOLUME, mount_path=JOB_HOME))
+    if config.checkout_git_repo is not None:
+        volumes.append(Volume(name=GIT_VOLUME, empty_dir=EmptyDirVolumeSource()))
+        mounts.append(VolumeMount(name=GIT_VOLUME, mount_path=JOB_HOME + "/git"))
+    if config.s3 is not None:
+        volumes.append(Volume(name=S3_VOLUME, empty_dir=EmptyDirVolumeSource()))
+        mounts.append(VolumeMount(name=S3_VOLUME, mount_path=config.s3.mount_path, mount_propagation="HostToContainer"))
+    for i, pvc in enumerate(config.extra_pvcs):
+        name = f"extra-{i}"
+        volumes.append(
+            Volume(name=name, persistent_volume_claim=PersistentVolumeClaimVolumeSource(claim_name=pvc.claim_name))
+        )
+        mounts.append(VolumeMount(name=name, mount_path=pvc.mount_path, sub_path=pvc.sub_path))
+    volumes.extend(Volume.model_validate(v) for v in config.extra_volumes)
+    mounts.extend(VolumeMount.model_validate(m) for m in config.extra_volume_mounts)
+    for i, secret in enumerate(s for s in config.secrets if s.access == "mount"):
+        name = f"secret-{i}"
+        volumes.append(Volume(name=name, secret=SecretVolumeSource(secret_name=secret.name)))
+        mounts.append(VolumeMount(name=name, mount_path=f"/secret/{secret.name}", read_only=True))
+    if config.conda_store_groups:
+        volumes.append(
+            Volume(
+                name=CONDA_VOLUME,
+                persistent_volume_claim=PersistentVolumeClaimVolumeSource(
+                    claim_name=config.conda_store_claim_name, read_only=True
+                ),
+            )
+        )
+        for group in config.conda_store_groups:
+            mounts.append(
+                VolumeMount(name=CONDA_VOLUME, mount_path=f"/home/conda/{group}", sub_path=group, read_only=True)
+            )
+    return volumes, mounts
+
+
+# ----------------------------------------------------------------------------------------------
+# containers
+
+
+def _secret_env(name: str, secret: str, key: str) -> EnvVar:
+    return EnvVar(name=name, value_from=EnvVarSource(secret_key_ref=SecretKeySelector(name=secret, key=key)))
+
+
+def _git_container(config: ProcessorConfig) -> ContainerNode:
+    git = config.checkout_git_repo
+    assert git is not None
+    env = [EnvVar(name="GIT_TERMINAL_PROMPT", value="0")]
+    if git.secret_name:
+        env += [
+            _secret_env("GIT_USERNAME", git.secret_name, "username"),
+            _secret_env("GIT_PASSWORD", git.secret_name, "password"),
+        ]
+    return ContainerNode(
+        name=CONTAINER_GIT,
+        image=git.image or config.default_image,
+        command=["sh", "-c", GIT_SCRIPT],
+        args=[CONTAINER_GIT, git.url, param(p.P_GIT_REVISION)],
+        env=env,
+        volume_mounts=[VolumeMount(name=GIT_VOLUME, mount_path=JOB_HOME + "/git")],
+        security_context=_user_context(config),
+    )
+
+
+def s3fs_options(config: ProcessorConfig) -> str:
+    s3 = config.s3
+    assert s3 is not None
+    opts = ["allow_other", f"uid={config.pod_user}", f"gid={config.pod_group}", "mp_umask=002"]
+    if s3.s3_url:
+        opts.append(f"url={s3.s3_url}")
+    if s3.path_style:
+        opts.append("use_path_request_style")
+    return ",".join(opts)
+
+
+def _s3_container(config: ProcessorConfig) -> ContainerNode:
+    s3 = config.s3
+    assert s3 is not None
+    return ContainerNode(
+        name=CONTAINER_S3,
+        image=s3.image or config.default_image,
+        command=["sh", "-c", S3_SCRIPT],
+        args=[CONTAINER_S3, s3.bucket_name, s3.mount_path, s3fs_options(config)],
+        env=[
+            _secret_env("AWS_ACCESS_KEY_ID", s3.secret_name, "username"),
+            _secret_env("AWS_SECRET_ACCESS_KEY", s3.secret_name, "password"),
+        ],
+        resources=ResourceRequirements(
+            limits={**S3_DEFAULT_LIMITS, **s3.resource_limits},
+            requests={**S3_DEFAULT_REQUESTS, **s3.resource_requests},
+        ),
+        volume_mounts=[VolumeMount(name=S3_VOLUME, mount_path=s3.mount_path, mount_propagation="Bidirectional")],
+        security_context=SecurityContext(privileged=True, run_as_user=0, run_as_group=0),
+    )
+
+
+def _user_context(config: ProcessorConfig) -> SecurityContext | None:
+    return None  # the pod-level securityContext applies; kept as a hook for per-container overrides
+
+
+def papermill_args(config: ProcessorConfig) -> list[str]:
+    """The positional argv after PAPERMILL_SCRIPT (see scripts.py for the slots)."""
+    return [
+        CONTAINER_PAPERMILL,
+        param(p.P_NOTEBOOK),
+        param(p.P_OUTPUT),
+        param(p.P_CWD),
+        param(p.P_KERNEL),
+        param(p.P_PARAMETERS),
+        "true" if config.log_output else "false",
+        PAPERMILL_ENGINE if config.progress_engine else "",
+        str(config.s3.mount_timeout_seconds) if config.s3 is not None else "0",
+        param(p.P_RESULTS),
+        param(p.P_DATA_DIR),
+        config.output_directory,
+    ]
+
+
+def _papermill_container(
+    config: ProcessorConfig,
+    mounts: list[VolumeMount],
+    resources: dict[str, dict[str, str]],
+    extra_secrets: tuple[str, ...],
+) -> ContainerNode:
+    env = [
+        EnvVar(name="JOB_NAME", value="{{workflow.name}}"),
+        EnvVar(name="HOME", value=JOB_HOME),
+        EnvVar(name="JUPYTER_IMAGE", value=param(p.P_IMAGE)),
+        EnvVar(name="RESULTS_DIRECTORY", value=param(p.P_RESULTS)),
+        EnvVar(name="RESULT_DATA_DIRECTORY", value=param(p.P_DATA_DIR)),
+    ]
+    if config.progress_engine:
+        env.append(EnvVar(name=ENV_ERROR_FILE, value=ERROR_RECORD_PATH))
+    if config.conda_store_groups:
+        env.append(
+            EnvVar(name="CONDA_ENVS_PATH", value=":".join(f"/home/conda/{g}/envs" for g in config.conda_store_groups))
+        )
+    return ContainerNode(
+        name=CONTAINER_PAPERMILL,
+        image=param(p.P_IMAGE),
+        command=["sh", "-c", PAPERMILL_SCRIPT],
+        args=papermill_args(config),
+        working_dir=JOB_HOME,
+        env=env,
+        env_from=env_from(config, extra_secrets),
+        resources=ResourceRequirements(**resources) if resources else None,
+        volume_mounts=mounts or None,
+        dependencies=[CONTAINER_GIT] if config.checkout_git_repo is not None else None,
+    )
+
+
+def notebook_template(
+    config: ProcessorConfig,
+    mode: Mode,
+    *,
+    resources: dict[str, dict[str, str]] | None = None,
+    node_purpose: str | None = None,
+    pod_labels: dict[str, str] | None = None,
+    extra_secrets: tuple[str, ...] = (),
+) -> ContainerSet:
+    """The ``notebook`` containerSet (must be built inside a hera Workflow context)."""
+    volumes, mounts = _volumes(config)
+    if mode == "template":
+        # per-request values arrive through parameters; the template itself holds the config's baseline
+        base: dict[str, dict[str, str]] = {}
+        if config.extra_resource_requests:
+            base["requests"] = dict(config.extra_resource_requests)
+        if config.extra_resource_limits:
+            base["limits"] = dict(config.extra_resource_limits)
+        resources, affinity = base, None
+        labels = {p.FARGATE_LABEL[0]: param(p.P_RUNTIME)} if config.allow_fargate else None
+        spec_patch = param(p.P_POD_SPEC_PATCH)
+        extra_secrets = ()
+    else:
+        affinity = node_affinity(config, node_purpose)
+        labels = pod_labels or None
+        spec_patch = None
+    outputs = Outputs(
+        parameters=[ModelParameter(name=OUTPUT_ERROR, value_from=ValueFrom(path=ERROR_RECORD_PATH, default=""))],
+        artifacts=[
+            Artifact(
+                name=OUTPUT_RESULT_ARTIFACT,
+                path=RESULT_NOTEBOOK_COPY,
+                optional=True,
+                archive=ArchiveStrategy(none=NoneStrategy()),
+            )
+        ]
+        if config.result_artifact
+        else None,
+    )
+    with ContainerSet(
+        name=TEMPLATE_NOTEBOOK,
+        volumes=volumes,
+        volume_mounts=[VolumeMount(name=WORKSPACE_VOLUME, mount_path=WORKSPACE_PATH)],
+        outputs=outputs,
+        affinity=affinity,
+        tolerations=[Toleration.model_validate(t) for t in config.tolerations] or None,
+        service_account_name=config.job_service_account,
+        pod_security_context=PodSecurityContext(run_as_user=config.run_as_user, run_as_group=config.run_as_group)
+        if config.run_as_user is not None or config.run_as_group is not None
+        else None,
+        labels=labels,
+        pod_spec_patch=spec_patch,
+    ) as template:
+        if config.checkout_git_repo is not None:
+            _git_container(config)
+        if config.s3 is not None:
+            _s3_container(config)
+        _papermill_container(config, mounts, resources or {}, extra_secrets)
+        ContainerNode(
+            name=CONTAINER_MAIN,
+            image=param(p.P_IMAGE),
+            command=list(MAIN_COMMAND),
+            dependencies=[CONTAINER_PAPERMILL],
+        )
+    return template
+
+
+# ----------------------------------------------------------------------------------------------
+# workflows
+
+
+def _ttl(config: ProcessorConfig) -> TTLStrategy | None:
+    if config.workflow_ttl_seconds is None:
+        return None
+    return TTLStrategy(seconds_after_completion=config.workflow_ttl_seconds)
+
+
+def _pod_gc(config: ProcessorConfig) -> PodGC | None:
+    return PodGC(strategy=config.pod_gc_strategy) if config.pod_gc_strategy else None
+
+
+def inline_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secrets: tuple[str, ...] = ()) -> Workflow:
+    """The complete Workflow of one execution, templates inlined."""
+    req = plan.request
+    with Workflow(
+        name=plan.name,
+        labels=dict(plan.labels),
+        annotations=dict(plan.annotations),
+        entrypoint=TEMPLATE_NOTEBOOK,
+        arguments=[Parameter(name=k, value=v) for k, v in plan.arguments(config).items()],
+        image_pull_secrets=[config.image_pull_secret] if config.image_pull_secret else None,
+        active_deadline_seconds=req.timeout_seconds,
+        ttl_strategy=_ttl(config),
+        pod_gc=_pod_gc(config),
+    ) as workflow:
+        notebook_template(
+            config,
+            "inline",
+            resources=req.resources,
+            node_purpose=req.node_purpose,
+            pod_labels=plan.pod_labels,
+            extra_secrets=extra_secrets,
+        )
+    return workflow
+
+
+def template_ref_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secrets: tuple[str, ...] = ()) -> Workflow:
+    """The small Workflow that references the installed WorkflowTemplate: metadata and allowed fields only."""
+    req = plan.request
+    arguments = plan.arguments(config)
+    arguments[p.P_POD_SPEC_PATCH] = pod_spec_patch(config, req.resources, req.node_purpose, extra_secrets)
+    if config.allow_fargate:
+        arguments[p.P_RUNTIME] = p.FARGATE_LABEL[1] if req.run_on_fargate else ""
+    return Workflow(
+        name=plan.name,
+        labels=dict(plan.labels),
+        annotations=dict(plan.annotations),
+        workflow_template_ref=WorkflowTemplateRef(name=config.workflow_template_name),
+        arguments=[Parameter(name=k, value=v) for k, v in arguments.items()],
+        active_deadline_seconds=req.timeout_seconds,
+        ttl_strategy=_ttl(config),
+        pod_gc=_pod_gc(config),
+    )
+
+
+def template_parameters(config: ProcessorConfig) -> list[Parameter]:
+    """The WorkflowTemplate's parameters and their defaults (only ``notebook`` is required)."""
+    params = [
+        Parameter(name=p.P_NOTEBOOK, description="notebook path in the pod (absolute)"),
+        Parameter(name=p.P_OUTPUT, value="", description="output notebook; empty: in the results directory"),
+        Parameter(name=p.P_CWD, value="", description="working directory; empty: the notebook's folder"),
+        Parameter(name=p.P_KERNEL, value="", description="kernel name; empty: the notebook's"),
+        Parameter(name=p.P_PARAMETERS, value="", description="notebook parameters as base64-encoded YAML"),
+        Parameter(name=p.P_IMAGE, value=config.default_image, description="image of the papermill step"),
+        Parameter(name=p.P_RESULTS, value="", description="results directory; empty: <output dir>/<workflow>"),
+        Parameter(name=p.P_DATA_DIR, value="", description="extra folder to create for result data"),
+    ]
+    if config.checkout_git_repo is not None:
+        params.append(Parameter(name=p.P_GIT_REVISION, value="", description="git revision; empty: default branch"))
+    params.append(
+        Parameter(
+            name=p.P_POD_SPEC_PATCH,
+            value=pod_spec_patch(config, {}, config.default_node_purpose),
+            description="podSpecPatch (JSON): papermill resources, node affinity",
+        )
+    )
+    if config.allow_fargate:
+        params.append(Parameter(name=p.P_RUNTIME, value="", description="'fargate' to run on Fargate"))
+    return params
+
+
+def workflow_template(config: ProcessorConfig, fingerprint: str | None = None) -> WorkflowTemplate:
+    """The reusable WorkflowTemplate, rendered from the same builder as the inline Workflow."""
+    annotations = {
+        "workflows.argoproj.io/description": "Runs a parameterised Jupyter notebook with papermill "
+        "(argo-papermill, execute-notebook). Submit with at least the 'notebook' parameter.",
+    }
+    if fingerprint:
+        from argo_papermill.contract import ANNOTATION_TEMPLATE_CONFIG
+
+        annotations[ANNOTATION_TEMPLATE_CONFIG] = fingerprint
+    with WorkflowTemplate(
+        name=config.workflow_template_name,
+        labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_VERSION: __version__},
+        annotations=annotations,
+        entrypoint=TEMPLATE_NOTEBOOK,
+        arguments=template_parameters(config),
+        image_pull_secrets=[config.image_pull_secret] if config.image_pull_secret else None,
+        active_deadline_seconds=config.default_timeout_seconds,
+        ttl_strategy=_ttl(config),
+        pod_gc=_pod_gc(config),
+    ) as template:
+        notebook_template(config, "template")
+    return template

@@ -1,0 +1,108 @@
+"""The constant ``sh -c`` scripts of the in-pod contract (docs/architecture.md).
+
+Each script is a fixed string: every value (user input or configuration) reaches it only as a
+positional argument after it (``sh -c SCRIPT <name> ARG1 ARG2 ...``), so no value can change what
+the shell parses. They use only POSIX sh and ``papermill``, ``git``, ``s3fs``, ``umount`` /
+``fusermount``, ``mkdir``, ``cp``, ``test``, ``sleep``, so the embedded engine can run them on a
+host whose environment stands in for the image.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from argo_papermill.contract import (
+    ERROR_RECORD_PATH,
+    GIT_CHECKOUT_DIR,
+    OUTPUTS_DIR,
+    PAPERMILL_DONE_MARKER,
+    RESULT_NOTEBOOK_COPY,
+    S3_FAILED_MARKER,
+    S3_MOUNTED_MARKER,
+)
+
+# papermill step. Positional arguments (all always present, "" = not set):
+#   $1 notebook  $2 output notebook ("" = <results>/<notebook stem>_result.ipynb)
+#   $3 cwd ("" = the notebook's folder)  $4 kernel ("" = the notebook's)  $5 parameters, base64 YAML
+#   $6 log output: "true"/"false"  $7 papermill engine ("" = papermill's default)
+#   $8 seconds to wait for the S3 mount ("0" = no S3)  $9 results directory ("" = <$11>/$JOB_NAME)
+#   $10 result data directory ("" = none)  $11 output directory (root of default result folders)
+# Papermill's options come first and the two paths after "--", so even a value starting with "-"
+# stays a path. The done marker is written on every exit (trap), so s3-mount always ends.
+PAPERMILL_SCRIPT: Final = f"""set -u
+trap ': > {PAPERMILL_DONE_MARKER}' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+nb=$1; out=$2; cwd=$3; kernel=$4; params=$5; log_output=$6; engine=$7; s3_wait=$8; results=$9
+data_dir=${{10}}; output_root=${{11}}
+mkdir -p {OUTPUTS_DIR}
+if [ "$s3_wait" != 0 ]; then
+  waited=0
+  while ! test -e {S3_MOUNTED_MARKER}; do
+    if test -e {S3_FAILED_MARKER}; then echo "papermill: the S3 mount failed" >&2; exit 70; fi
+    if [ "$waited" -ge "$s3_wait" ]; then echo "papermill: no S3 mount after $s3_wait s" >&2; exit 70; fi
+    sleep 1; waited=$((waited + 1))
+  done
+fi
+test -n "$results" || results=$output_root/${{JOB_NAME:-job}}
+if [ -z "$out" ]; then stem=${{nb##*/}}; out=$results/${{stem%.ipynb}}_result.ipynb; fi
+test -n "$cwd" || cwd=${{nb%/*}}
+test -n "$cwd" || cwd=/
+mkdir -p -- "$results" "${{out%/*}}" || exit 71
+if [ -n "$data_dir" ]; then mkdir -p -- "$data_dir" || exit 71; fi
+RESULTS_DIRECTORY=$results; export RESULTS_DIRECTORY
+set -- --cwd "$cwd"
+if [ -n "$kernel" ]; then set -- "$@" -k "$kernel"; fi
+if [ -n "$params" ]; then set -- "$@" -b "$params"; fi
+if [ "$log_output" = true ]; then set -- "$@" --log-output; fi
+if [ -n "$engine" ]; then set -- "$@" --engine "$engine"; fi
+papermill "$@" -- "$nb" "$out"
+rc=$?
+if test -f "$out"; then cp -- "$out" {RESULT_NOTEBOOK_COPY} || :; fi
+exit $rc
+"""
+
+# git-checkout step. $1 repository URL, $2 revision ("" = the default branch).
+# Credentials come from env GIT_USERNAME / GIT_PASSWORD (a Secret) through a credential helper that
+# reads the environment: never in the URL, the argv or the manifest. When the clone fails,
+# papermill never runs (Argo skips a container whose dependency failed), so this step writes the
+# done marker itself; otherwise s3-mount would wait for ever.
+GIT_SCRIPT: Final = f"""set -u
+url=$1; rev=$2
+fail() {{ echo "git-checkout: $1" >&2; : > {PAPERMILL_DONE_MARKER}; exit 1; }}
+helper='!f() {{ test -n "${{GIT_USERNAME:-}}" && echo "username=$GIT_USERNAME"; test -n "${{GIT_PASSWORD:-}}" && echo "password=$GIT_PASSWORD"; }}; f'
+mkdir -p -- "{GIT_CHECKOUT_DIR}" || fail "cannot create {GIT_CHECKOUT_DIR}"
+git -c credential.helper= -c "credential.helper=$helper" -c advice.detachedHead=false clone -- "$url" "{GIT_CHECKOUT_DIR}" || fail "git clone failed"
+if [ -n "$rev" ]; then
+  git -C "{GIT_CHECKOUT_DIR}" -c advice.detachedHead=false checkout --detach "$rev" -- 2>/dev/null \\
+    || git -C "{GIT_CHECKOUT_DIR}" -c advice.detachedHead=false checkout --detach "origin/$rev" -- \\
+    || fail "revision $rev not found"
+fi
+git -C "{GIT_CHECKOUT_DIR}" log -1 --format='git-checkout: at %H %s'
+"""
+
+# s3-mount step. $1 bucket, $2 mount path, $3 s3fs options (comma separated, from configuration).
+# Credentials: env AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from a Secret (s3fs reads them).
+# Argo never signals this container (every container of a containerSet is a main container), so it
+# waits for papermill's done marker, unmounts and exits 0 by itself.
+S3_SCRIPT: Final = f"""set -u
+bucket=$1; mnt=$2; opts=$3
+mkdir -p -- "$mnt" {OUTPUTS_DIR}
+if ! s3fs "$bucket" "$mnt" -o "$opts"; then
+  echo "s3-mount: mounting bucket $bucket failed" >&2
+  : > {S3_FAILED_MARKER}
+  exit 1
+fi
+: > {S3_MOUNTED_MARKER}
+echo "s3-mount: bucket $bucket mounted at $mnt"
+while ! test -e {PAPERMILL_DONE_MARKER}; do sleep 1; done
+sleep 1
+umount "$mnt" 2>/dev/null || fusermount -u "$mnt" 2>/dev/null || fusermount3 -u "$mnt" 2>/dev/null \\
+  || echo "s3-mount: could not unmount $mnt" >&2
+exit 0
+"""
+
+# main: Argo saves a containerSet's outputs through the container named main; nothing to do.
+MAIN_COMMAND: Final = ["true"]
+
+ERROR_RECORD: Final = ERROR_RECORD_PATH
