@@ -81,6 +81,19 @@ class _Unit:
     weight: float
 
 
+def _plans_papermill(spec: dict, status: dict) -> bool:
+    """Whether the Workflow's templates (inline or stored from a WorkflowTemplate) have a papermill step."""
+    stored = as_dict(status.get("storedWorkflowTemplateSpec"))
+    for template in as_list(spec.get("templates")) + as_list(stored.get("templates")):
+        template = as_dict(template)
+        if template.get("name") == contract.CONTAINER_PAPERMILL:
+            return True
+        containers = as_list(as_dict(template.get("containerSet")).get("containers"))
+        if any(as_dict(c).get("name") == contract.CONTAINER_PAPERMILL for c in containers):
+            return True
+    return False
+
+
 @dataclass
 class _View:
     """The parts of a Workflow this module reads, each guaranteed to have the right type."""
@@ -98,7 +111,10 @@ class _View:
     @property
     def units(self) -> list[_Unit]:
         if self._units is None:
-            self._units = _progress_units(self.nodes)
+            units = _progress_units(self.nodes)
+            if not any(_is_papermill(u.node) for u in units) and _plans_papermill(self.spec, self.status):
+                units.append(_Unit({}, 0.0, PAPERMILL_WEIGHT))  # not reached yet: Argo adds nodes as it goes
+            self._units = units
         return self._units
 
 
@@ -240,7 +256,9 @@ def job_progress(workflow: Any) -> int:
 
     over the steps: every executable node (Pod, Container, HTTP, Plugin, Suspend), where a
     containerSet Pod is replaced by its Container nodes and a retried step counts only its latest
-    attempt. ``f`` is 1 for Succeeded/Skipped/Omitted, the self-reported ``N/M`` for a started
+    attempt; a papermill step that the templates define but Argo has not created a node for yet
+    counts as not started (so finishing ``git-checkout`` in a steps shape does not look like the end).
+    ``f`` is 1 for Succeeded/Skipped/Omitted, the self-reported ``N/M`` for a started
     node (``M > 1``; Argo attaches what the pod writes to ``$ARGO_PROGRESS_FILE`` to the *Pod*
     node, so in a containerSet it is credited to the ``papermill`` container), else 0. ``w`` is
     8 for the papermill step (it is where a job spends its time), 0 for a containerSet's no-op
@@ -314,6 +332,15 @@ def _in_order(nodes: Iterable[dict]) -> list[dict]:
     return sorted(nodes, key=key)
 
 
+def _step_name(view: _View, node: dict) -> str:
+    """A node's name for messages; a root Pod is named by its template, not by the workflow name."""
+    label = node_label(node)
+    if label and label not in (as_str(view.metadata.get("name")), as_str(node.get("id"))):
+        return label
+    template = as_str(node.get("templateName")) or as_str(as_dict(node.get("templateRef")).get("template"))
+    return template or label or "?"
+
+
 def _clean(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -343,7 +370,8 @@ def _failure_message(view: _View) -> str:
     failing = _failing_node(view)
     if failing is not None:
         text = _clean(as_str(failing.get("message")))
-        return f"Step {node_label(failing)} failed: {text}" if text else f"Step {node_label(failing)} failed"
+        name = _step_name(view, failing)
+        return f"Step {name} failed: {text}" if text else f"Step {name} failed"
     message = as_str(view.status.get("message"))
     return _clean(message) if message else "Job failed"
 
@@ -382,9 +410,9 @@ def _running_message(view: _View) -> str:
     waiting = _pending_reason(view)
     if waiting is not None:
         node, reason = waiting
-        return f"Step {node_label(node)} is waiting: {reason}"
+        return f"Step {_step_name(view, node)} is waiting: {reason}"
     suspended = sorted(
-        node_label(n) for n in view.nodes.values() if n.get("type") == "Suspend" and n.get("phase") == "Running"
+        _step_name(view, n) for n in view.nodes.values() if n.get("type") == "Suspend" and n.get("phase") == "Running"
     )
     if suspended:
         return f"Suspended at step {', '.join(suspended)}, waiting to be resumed"
@@ -395,7 +423,7 @@ def _running_message(view: _View) -> str:
             if is_papermill and reported and reported[1] > 1:
                 return f"Running papermill: {reported[0]} of {reported[1]} cells done"
     running = [
-        node_label(u.node) for u in view.units if u.node.get("phase") == "Running" and u.weight > 0
+        _step_name(view, u.node) for u in view.units if u.node.get("phase") == "Running" and u.weight > 0
     ]
     if running:
         shown = sorted(set(running))
@@ -404,7 +432,7 @@ def _running_message(view: _View) -> str:
     failing = _failing_node(view)
     if failing is not None:  # continueOn, or a retry about to start: the job goes on for now
         text = _clean(as_str(failing.get("message")))
-        return f"Running; step {node_label(failing)} failed" + (f": {text}" if text else "")
+        return f"Running; step {_step_name(view, failing)} failed" + (f": {text}" if text else "")
     message = as_str(view.status.get("message"))
     return _clean(message) if message else "Job running"
 
