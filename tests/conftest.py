@@ -1,0 +1,28 @@
+"""Shared pytest fixtures. Add fixtures additively; keep heavy loads session-scoped."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def shared_dir() -> Path:
+    """``../shared`` beside the repository (or $ARGO_PAPERMILL_SHARED)."""
+    env = os.environ.get("ARGO_PAPERMILL_SHARED")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def argo_crd_validator():
+    """Argo's full Workflow CRD schema, made strict (unknown fields rejected), as a jsonschema validator.
+
+    The 2.8 MB YAML is loaded once per session with the C loader.
+    """
+    path = shared_dir() / "fixtures" / "argo-schema" / "crd-full-argoproj.io_workflows.yaml"
+    if not path.is_file():
+        pytest.skip(f"Argo CRD schema fixture not found at {path} (../shared is absent)")
+    from lint_workflow import strict_crd_validator
+
+    return strict_crd_validator(path)
