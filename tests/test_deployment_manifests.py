@@ -526,19 +526,37 @@ def test_kustomize_builds_into_one_namespace():
     assert server["spec"]["selector"] == _server_deployment()["spec"]["selector"]
 
 
-def test_workflow_template_is_applied_separately_and_exists():
-    kustomization = (K8S / "kustomization.yaml").read_text()
-    assert "workflow_templates/papermill-notebook.yaml" in kustomization
-    assert "workflow_templates/papermill-notebook.yaml" in (ROOT / "docs" / "deployment.md").read_text()
-    template = ROOT / "workflow_templates" / "papermill-notebook.yaml"
-    if not template.exists():
-        pytest.skip("workflow_templates/papermill-notebook.yaml not generated yet")
-    docs = [d for d in yaml.safe_load_all(template.read_text()) if d]
-    assert [d["kind"] for d in docs] == ["WorkflowTemplate"]
-    processor = _pygeoapi_config()["resources"]["execute-notebook"]["processor"]
-    name = processor.get("workflow_template_name", "papermill-notebook")
-    assert docs[0]["metadata"]["name"] == name
-    assert "namespace" not in docs[0]["metadata"], "the operator chooses the namespace when applying"
+RENDER_COMMAND = "argo-papermill templates render --config examples/configs/cluster.config.yml"
+
+
+def test_workflow_template_rendering_is_documented_beside_the_manifests():
+    assert RENDER_COMMAND in (K8S / "kustomization.yaml").read_text()
+    assert RENDER_COMMAND in (ROOT / "docs" / "deployment.md").read_text()
+    checked_in = ROOT / "workflow_templates" / "papermill-notebook.yaml"
+    if checked_in.exists():
+        docs = [d for d in yaml.safe_load_all(checked_in.read_text()) if d]
+        assert [d["kind"] for d in docs] == ["WorkflowTemplate"]
+        assert "namespace" not in docs[0]["metadata"], "the operator chooses the namespace when applying"
+
+
+def test_template_rendered_for_the_cluster_is_the_one_the_server_accepts():
+    """The operator renders with the config's defaults; the server expands the same ${VAR}s from the
+    Deployment. Both must describe one template, or every execution meets a 503 mismatch."""
+    config = pytest.importorskip("argo_papermill.config", reason="processor config model not built yet")
+    templates = pytest.importorskip("argo_papermill.templates", reason="template rendering not built yet")
+    operator = config.load_processor_config(_pygeoapi_config()["resources"]["execute-notebook"]["processor"])
+    server_cfg = _pygeoapi_config(_deployment_env_values())["resources"]["execute-notebook"]["processor"]
+    server = config.load_processor_config(server_cfg)
+    manifest = templates.template_manifest(operator)
+    templates.check_installed(manifest, server)
+    assert manifest["kind"] == "WorkflowTemplate"
+    assert manifest["metadata"]["name"] == server.workflow_template_name
+    accounts = {t.get("serviceAccountName") for t in manifest["spec"]["templates"]} - {None}
+    accounts |= {manifest["spec"].get("serviceAccountName")} - {None}
+    assert accounts == {JOB_SA}, "workflow pods must run as the account bound to the job Role"
+    # and the check is real: the checked-in default rendering is refused by this server
+    with pytest.raises(templates.TemplateMismatchError):
+        templates.check_installed(templates.template_manifest(config.load_processor_config({})), server)
 
 
 # ---------------------------------------------------------------------------------------------------
