@@ -284,7 +284,7 @@ class WorkflowRun:
         results: dict[str, Outcome] = {}
         for index, group in enumerate(template["steps"]):
             group_name = f"{node['name']}[{index}]"
-            group_node = self.tree.create(group_name, "StepGroup", display_name=f"[{index}]", template_name=template["name"],
+            group_node = self.tree.create(group_name, "StepGroup", display_name=f"[{index}]", template_name=None,
                                           boundary_id=node["id"], template_scope=node["templateScope"], phase="Running")
             for parent in previous:
                 self.tree.add_child(parent, group_node["id"])

@@ -85,7 +85,7 @@ def _keys(obj: Any, allowed: set[str], where: str) -> None:
     if not isinstance(obj, dict):
         raise UnsupportedField(where, "must be an object")
     for key, value in obj.items():
-        if key not in allowed and value not in (None, [], {}, ""):
+        if key not in allowed and value not in (None, [], ""):
             raise UnsupportedField(f"{where}.{key}")
 
 
