@@ -1,0 +1,201 @@
+"""Run the generated containers' real commands (papermill, git) on this machine.
+
+The manifest's argv is taken verbatim, workflow parameters substituted as Argo would, and the
+in-pod paths (/workspace, /home/jovyan) moved under a temporary folder: this proves the fixed
+scripts of the in-pod contract work with real papermill, a real kernel and real git.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from argo_papermill import NotebookProcessor
+from argo_papermill.contract import JOB_HOME, WORKSPACE_PATH
+from argo_papermill.translate.scripts import PAPERMILL_SCRIPT
+
+VENV_BIN = str(Path(sys.executable).parent)
+pytestmark = pytest.mark.skipif(shutil.which("papermill", path=VENV_BIN) is None, reason="papermill not installed")
+
+
+def _notebook(path: Path, code: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x = 1\nname = 'nobody'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+class Pod:
+    """A temporary stand-in for the pod's filesystem and Argo's parameter substitution."""
+
+    def __init__(self, tmp: Path, manifest: dict):
+        self.tmp = tmp
+        self.workspace = tmp / "workspace"
+        self.home = tmp / "home"
+        self.workspace.mkdir()
+        self.home.mkdir()
+        self.manifest = manifest
+        self.params = {p["name"]: p["value"] for p in manifest["spec"]["arguments"]["parameters"]}
+
+    def path(self, text: str) -> str:
+        text = text.replace(WORKSPACE_PATH, str(self.workspace))
+        return text.replace(JOB_HOME, str(self.home))
+
+    def local(self, pod_path: str) -> Path:
+        return Path(self.path(pod_path))
+
+    def substitute(self, text: str) -> str:
+        text = re.sub(r"{{workflow\.parameters\.([^}]+)}}", lambda m: self.params[m.group(1)], text)
+        return self.path(text.replace("{{workflow.name}}", self.manifest["metadata"]["name"]))
+
+    def container(self, name: str) -> dict:
+        containers = self.manifest["spec"]["templates"][0]["containerSet"]["containers"]
+        return next(c for c in containers if c["name"] == name)
+
+    def run(self, name: str, timeout: int = 180, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        c = self.container(name)
+        argv = [self.substitute(a) for a in c["command"] + c.get("args", [])]
+        env = {"PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")}
+        env.update({e["name"]: self.substitute(e["value"]) for e in c.get("env", []) if "value" in e})
+        env.update(extra_env or {})
+        cwd = self.substitute(c.get("workingDir", str(self.tmp)))
+        return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _pod(tmp_path: Path, config: dict, inputs: dict) -> Pod:
+    manifest = NotebookProcessor(config).workflow_manifest("run-1", inputs)
+    return Pod(tmp_path, manifest)
+
+
+@pytest.mark.parametrize("engine", [True, False], ids=["progress-engine", "plain-papermill"])
+def test_papermill_step_runs_a_notebook(tmp_path: Path, engine: bool) -> None:
+    inputs = {
+        "notebook": "work/hello.ipynb",
+        "parameters_json": {"x": 5, "name": "-world"},
+        "kernel": "python3",
+        "result_data_directory": "data/{job_name}",
+    }
+    pod = _pod(tmp_path, {"progress_engine": engine}, inputs)
+    _notebook(pod.home / "work" / "hello.ipynb", "import os\nopen('cwd.txt','w').write(os.getcwd())\ny = x * 21\nprint(name, y)")
+    proc = pod.run("papermill", extra_env={"ARGO_PROGRESS_FILE": str(tmp_path / "progress")})
+    assert proc.returncode == 0, proc.stderr
+    ann = pod.manifest["metadata"]["annotations"]
+    out = pod.local(ann["pygeoapi.io/result-notebook"])
+    executed = nbformat.read(out, as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "x = 5" in injected[0].source and "-world" in injected[0].source
+    assert "-world 105" in executed.cells[-1].outputs[0]["text"]
+    assert (pod.home / "work" / "cwd.txt").read_text() == str(pod.home / "work")  # --cwd = notebook folder
+    assert (pod.workspace / "outputs" / "result.ipynb").read_bytes() == out.read_bytes()
+    assert (pod.workspace / "papermill-done").exists()
+    assert pod.local(ann["pygeoapi.io/results-directory"]).is_dir()
+    assert (pod.home / "data" / "pygeoapi-job-run-1").is_dir()
+    assert "Executing" in proc.stderr or "Executing" in proc.stdout  # --log-output / progress bar
+    progress = tmp_path / "progress"
+    if engine:  # 3 cells: parameters, injected parameters, code
+        assert progress.read_text().strip().splitlines()[-1] == "3/3"
+    else:
+        assert not progress.exists()
+
+
+@pytest.mark.parametrize("engine", [True, False], ids=["progress-engine", "plain-papermill"])
+def test_papermill_step_failure_still_marks_done_and_keeps_notebook(tmp_path: Path, engine: bool) -> None:
+    pod = _pod(tmp_path, {"progress_engine": engine}, {"notebook": "/home/jovyan/bad.ipynb"})
+    _notebook(pod.home / "bad.ipynb", "1 / 0")
+    proc = pod.run("papermill", extra_env={"ARGO_PROGRESS_FILE": str(tmp_path / "progress")})
+    assert proc.returncode != 0
+    assert (pod.workspace / "papermill-done").exists()
+    assert (pod.workspace / "outputs" / "result.ipynb").exists()
+    error = pod.workspace / "outputs" / "error.json"
+    if engine:
+        record = json.loads(error.read_text())
+        assert record["ename"] == "ZeroDivisionError"
+    else:
+        assert not error.exists()
+
+
+def test_missing_notebook_fails_and_marks_done(tmp_path: Path) -> None:
+    pod = _pod(tmp_path, {}, {"notebook": "nope.ipynb"})
+    proc = pod.run("papermill")
+    assert proc.returncode != 0
+    assert (pod.workspace / "papermill-done").exists()
+
+
+def test_script_treats_dash_values_as_paths(tmp_path: Path) -> None:
+    """Even past validation, a notebook named like an option stays a path (papermill ... -- nb out)."""
+    nb = tmp_path / "-k.ipynb"
+    _notebook(nb, "print('ran')")
+    (tmp_path / "ws").mkdir()
+    script = PAPERMILL_SCRIPT.replace(WORKSPACE_PATH, str(tmp_path / "ws"))
+    argv = ["sh", "-c", script, "papermill", str(nb), str(tmp_path / "-o.ipynb"), "", "", "", "false", "", "0",
+            str(tmp_path / "res"), "", str(tmp_path)]
+    env = {"PATH": VENV_BIN + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "-o.ipynb").exists()
+
+
+def test_papermill_waits_for_s3_mount_marker_and_gives_up(tmp_path: Path) -> None:
+    config = {"s3": {"bucket_name": "b", "secret_name": "s", "mount_timeout_seconds": 2}}
+    pod = _pod(tmp_path, config, {"notebook": "a.ipynb"})
+    _notebook(pod.home / "a.ipynb", "print(1)")
+    proc = pod.run("papermill")
+    assert proc.returncode == 70 and "S3" in proc.stderr
+    assert (pod.workspace / "papermill-done").exists()
+    (pod.workspace / "papermill-done").unlink()
+    (pod.workspace / "s3-failed").touch()
+    assert pod.run("papermill").returncode == 70
+    (pod.workspace / "s3-failed").unlink()
+    (pod.workspace / "s3-mounted").touch()
+    proc = pod.run("papermill")
+    assert proc.returncode == 0, proc.stderr
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@e"})
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_git_checkout_step_clones_revision_and_marks_done_on_failure(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "a.txt").write_text("one")
+    _git("add", "a.txt", cwd=repo)
+    _git("commit", "-qm", "one", cwd=repo)
+    _git("tag", "v1", cwd=repo)
+    (repo / "a.txt").write_text("two")
+    _git("commit", "-qam", "two", cwd=repo)
+    _git("checkout", "-q", "-b", "feature", cwd=repo)
+    (repo / "a.txt").write_text("three")
+    _git("commit", "-qam", "three", cwd=repo)
+    _git("checkout", "-q", "main", cwd=repo)
+    config = {"checkout_git_repo": {"url": f"file://{repo}"}}
+    for rev, expected in (("v1", "one"), ("feature", "three"), (None, "two")):
+        sub = tmp_path / (rev or "default")
+        sub.mkdir()
+        inputs = {"notebook": "a.ipynb", **({"git_revision": rev} if rev else {})}
+        pod = _pod(sub, config, inputs)
+        proc = pod.run("git-checkout")
+        assert proc.returncode == 0, proc.stderr
+        assert (pod.home / "git" / "algorithm" / "a.txt").read_text() == expected
+        assert not (pod.workspace / "papermill-done").exists()
+    sub = tmp_path / "missing"
+    sub.mkdir()
+    pod = _pod(sub, config, {"notebook": "a.ipynb", "git_revision": "nope"})
+    proc = pod.run("git-checkout")
+    assert proc.returncode != 0 and "nope" in proc.stderr
+    assert (pod.workspace / "papermill-done").exists()  # papermill never runs: s3-mount must still end
