@@ -33,6 +33,12 @@ _PROGRESS_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 MAX_DECODED_NODES_BYTES = 256 * 1024 * 1024
 
 
+# Node fields compared or looked up as strings; a node whose value has another type loses the field.
+_STRING_FIELDS: frozenset[str] = frozenset(
+    {"id", "name", "displayName", "type", "phase", "message", "boundaryID", "templateName", "progress"}
+)
+
+
 def as_dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
@@ -87,8 +93,11 @@ def decode_nodes(status: Any) -> dict[str, dict]:
         return {}
     out: dict[str, dict] = {}
     for key, node in nodes.items():
-        if isinstance(node, dict):
-            out[str(key)] = node if as_str(node.get("id")) else {**node, "id": str(key)}
+        if not isinstance(node, dict):
+            continue
+        if any(k in node and not isinstance(node[k], str) for k in _STRING_FIELDS):
+            node = {k: v for k, v in node.items() if k not in _STRING_FIELDS or isinstance(v, str)}
+        out[str(key)] = node if node.get("id") else {**node, "id": str(key)}
     return out
 
 
