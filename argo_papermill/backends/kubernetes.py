@@ -477,7 +477,7 @@ class KubernetesBackend:
             _request_timeout=(self.request_timeout, 330))
         try:
             buf = b""
-            for chunk in resp.stream(4096, decode_content=True):
+            for chunk in resp.stream(None, decode_content=True):
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)

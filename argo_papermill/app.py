@@ -1,0 +1,105 @@
+"""The WSGI app to serve: pygeoapi's Flask app plus error handlers and ``GET /jobs/<id>/logs``.
+
+pygeoapi 0.24 maps only its own job errors from ``get_jobs``/``get_job``/``delete_job``/
+``get_job_result``; anything else becomes a bare 500 (with a stack trace in debug mode).
+Here every ``ProcessorExecuteError`` (our ``errors.*``: 400/403/503/504 ...) and every
+backend error becomes an OGC exception document with its status, and any other exception
+a 500 document without internals.
+
+Serve with ``gunicorn argo_papermill.app:APP`` (``PYGEOAPI_CONFIG`` and ``PYGEOAPI_OPENAPI``
+set, as for ``pygeoapi.flask_app``). ``APP`` is built on first access, so importing this
+module needs no configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+LOGGER = logging.getLogger(__name__)
+
+_APP: Any = None
+
+
+def _document(status: int, code: str, description: str):
+    from flask import Response
+
+    body = json.dumps({"type": code, "code": code, "description": description})
+    return Response(body, status=status, mimetype="application/json")
+
+
+def register(app, api) -> None:
+    """Add our error handlers and extra routes to pygeoapi's Flask ``app`` (whose API is ``api``)."""
+    from flask import Response
+    from pygeoapi.error import GenericError
+    from pygeoapi.process.base import JobNotFoundError, JobResultNotFoundError
+    from werkzeug.exceptions import HTTPException
+
+    from argo_papermill.backends.base import BackendError, Forbidden, NotFound, Rejected, Unavailable
+
+    @app.errorhandler(GenericError)
+    def _generic(err):  # ProcessorExecuteError and our errors.* subclasses
+        return _document(int(getattr(err, "http_status_code", 500)), getattr(err, "ogc_exception_code",
+                                                                             "NoApplicableCode"),
+                         getattr(err, "message", None) or "error")
+
+    @app.errorhandler(BackendError)
+    def _backend(err):
+        status, code = {Forbidden: (403, "Forbidden"), Unavailable: (503, "ServiceUnavailable"),
+                        NotFound: (404, "NoSuchJob"), Rejected: (400, "InvalidParameterValue")}.get(
+            type(err), (503, "ServiceUnavailable"))
+        return _document(status, code, err.reason)
+
+    @app.errorhandler(JobNotFoundError)
+    def _job_not_found(err):
+        return _document(404, "NoSuchJob", str(err) or "job not found")
+
+    @app.errorhandler(JobResultNotFoundError)
+    def _result_not_found(err):
+        return _document(404, "ResultNotReady", str(err) or "no result")
+
+    @app.errorhandler(Exception)
+    def _unexpected(err):
+        if isinstance(err, HTTPException):
+            return err
+        LOGGER.exception("unhandled error")
+        return _document(500, "NoApplicableCode", "internal server error (see the server log)")
+
+    prefix = ""
+    try:
+        from pygeoapi.util import get_api_rules
+
+        prefix = get_api_rules(api.config).get_url_prefix("flask") or ""
+    except Exception:  # noqa: BLE001 - no prefix configured
+        prefix = ""
+
+    manager = getattr(api, "manager", None)
+
+    @app.route(f"{prefix}/jobs/<job_id>/logs", methods=["GET"])
+    def job_logs(job_id: str):
+        if manager is None or not hasattr(manager, "job_logs"):
+            return _document(404, "NotFound", "logs are not available with this process manager")
+        lines = list(manager.job_logs(job_id))
+        return Response("".join(line if line.endswith("\n") else line + "\n" for line in lines),
+                        mimetype="text/plain")
+
+    if manager is not None and hasattr(manager, "start_background"):
+        manager.start_background()
+
+
+def create_app():
+    """pygeoapi's Flask app (configured from PYGEOAPI_CONFIG / PYGEOAPI_OPENAPI) with our additions."""
+    from pygeoapi import flask_app
+
+    register(flask_app.APP, flask_app.api_)
+    return flask_app.APP
+
+
+def __getattr__(name: str):
+    global _APP
+    if name in ("APP", "app", "application"):
+        if _APP is None:
+            _APP = create_app()
+        return _APP
+    raise AttributeError(f"module 'argo_papermill.app' has no attribute {name!r}")

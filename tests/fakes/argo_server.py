@@ -1,0 +1,275 @@
+"""In-process fake Argo Server (REST, argo-facts.md §2) over real HTTP on 127.0.0.1.
+
+Implements what hera's ``WorkflowsService`` and our backend call: create (with a small
+semantic validation, as Argo's ``ValidateWorkflow`` rejects a bad manifest with 400),
+list (``listOptions.labelSelector``, ``listOptions.limit``, integer-offset
+``listOptions.continue``, ``ext.showRemainingItemCount`` in the field selector, ``fields``
+exclusions, live then archived, newest first), get (falls back to the archive), delete
+(``force``), stop/terminate, archived-workflows list/get/delete, NDJSON logs, bearer
+tokens and fault injection. Errors are grpc-gateway shaped: ``{"code", "message"}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import secrets
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from fakes.kube import Fault, match_labels, now_rfc3339
+
+GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 500: 13, 503: 14}
+WF = re.compile(r"^/api/v1/workflows/(?P<ns>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<action>stop|terminate|log))?)?$")
+ARCH = re.compile(r"^/api/v1/archived-workflows(?:/(?P<uid>[^/]+))?$")
+COMPLETED = ("Succeeded", "Failed", "Error")
+
+
+def err(code: int, message: str) -> tuple[int, dict]:
+    return code, {"code": GRPC.get(code, 2), "message": message, "details": []}
+
+
+def drop_path(obj, dotted: str) -> None:
+    """Remove ``items.spec.templates`` style paths (``items`` descends into every list item)."""
+    head, _, rest = dotted.partition(".")
+    if isinstance(obj, list):
+        for item in obj:
+            drop_path(item, dotted)
+        return
+    if not isinstance(obj, dict) or head not in obj:
+        return
+    if not rest:
+        obj.pop(head, None)
+    else:
+        drop_path(obj[head], rest)
+
+
+def apply_fields(body: dict, fields: str | None) -> dict:
+    if not fields:
+        return body
+    body = copy.deepcopy(body)
+    for f in fields.split(","):
+        f = f.strip()
+        if f.startswith("-"):
+            drop_path(body, f[1:])
+    return body
+
+
+class FakeArgoServer:
+    def __init__(self, token: str | None = None, archive: bool = True):
+        self.live: dict[tuple[str, str], dict] = {}
+        self.archived: dict[str, dict] = {}  # uid -> workflow
+        self.token = token
+        self.archive_enabled = archive
+        self.lock = threading.RLock()
+        self.requests: list[tuple[str, str, dict, object]] = []
+        self.faults: list[Fault] = []
+        self.logs: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (ns, name) -> [(pod, line)]
+        self.rv = 0
+
+    # ---- helpers shared with the fake controller
+    def fail(self, method: str, pattern: str, status: int, message: str = "injected", times: int = -1) -> Fault:
+        f = Fault(method, pattern, status, message=message, times=times)
+        with self.lock:
+            self.faults.append(f)
+        return f
+
+    def clear_faults(self):
+        with self.lock:
+            self.faults.clear()
+
+    def workflows(self, ns: str | None = None) -> list[dict]:
+        with self.lock:
+            return [copy.deepcopy(o) for (n, _), o in self.live.items() if ns is None or n == ns]
+
+    def mutate(self, ns: str, name: str, fn) -> dict | None:
+        with self.lock:
+            obj = self.live.get((ns, name))
+            if obj is None:
+                return None
+            fn(obj)
+            self.rv += 1
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+            if self.archive_enabled and (obj.get("status") or {}).get("phase") in COMPLETED:
+                self.archived[obj["metadata"]["uid"]] = copy.deepcopy(obj)
+            return copy.deepcopy(obj)
+
+    def put(self, obj: dict) -> None:
+        md = obj["metadata"]
+        with self.lock:
+            self.rv += 1
+            md.update(resourceVersion=str(self.rv))
+            md.setdefault("uid", str(uuid.uuid4()))
+            md.setdefault("creationTimestamp", now_rfc3339())
+            self.live[(md["namespace"], md["name"])] = obj
+
+    def _fault(self, method, path):
+        with self.lock:
+            for f in self.faults:
+                if f.method in ("*", method) and re.search(f.pattern, path) and f.times != 0:
+                    if f.times > 0:
+                        f.times -= 1
+                    return err(f.status, f.message)
+        return None
+
+    # ---- REST
+    def handle(self, method, path, q, body, auth):
+        if self.token is not None and auth != f"Bearer {self.token}":
+            return err(401, "token not valid for running mode")
+        if fault := self._fault(method, path):
+            return fault
+        one = lambda k, d=None: q.get(k, [d])[0]  # noqa: E731
+        with self.lock:
+            if m := WF.match(path):
+                ns, name, action = m.group("ns", "name", "action")
+                if not name:
+                    if method == "POST":
+                        return self._create(ns, body or {})
+                    if method == "GET":
+                        return self._list(ns, one("listOptions.labelSelector", ""), one("listOptions.fieldSelector", ""),
+                                          int(one("listOptions.limit", "0") or 0),
+                                          one("listOptions.continue", "0") or "0", one("fields"))
+                    return err(405, "method not allowed")
+                live = self.live.get((ns, name))
+                if action == "log":
+                    if live is None:
+                        return err(404, f'workflows.argoproj.io "{name}" not found')
+                    lines = self.logs.get((ns, name), [])
+                    return 200, "".join(json.dumps({"result": {"content": c, "podName": p}}) + "\n" for p, c in lines)
+                if action in ("stop", "terminate"):
+                    if live is None:
+                        return err(404, f'workflows.argoproj.io "{name}" not found')
+                    if (live.get("status") or {}).get("phase") in COMPLETED:
+                        return err(400, "cannot shutdown a completed workflow")
+                    live.setdefault("spec", {})["shutdown"] = "Stop" if action == "stop" else "Terminate"
+                    self.rv += 1
+                    live["metadata"]["resourceVersion"] = str(self.rv)
+                    return 200, live
+                if method == "GET":
+                    if live is not None:
+                        return 200, apply_fields(live, one("fields"))
+                    arch = self._archived_by_name(ns, name)
+                    if arch:
+                        return 200, apply_fields(arch, one("fields"))
+                    return err(404, f'workflows.argoproj.io "{name}" not found')
+                if method == "DELETE":
+                    if live is None:
+                        return err(404, f'workflows.argoproj.io "{name}" not found')
+                    if live["metadata"].get("finalizers") and one("force") != "true":
+                        live["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+                        return 200, {}
+                    del self.live[(ns, name)]
+                    return 200, {}
+                return err(405, "method not allowed")
+            if m := ARCH.match(path):
+                uid = m.group("uid")
+                if not self.archive_enabled:
+                    return err(501, "archived workflows not supported")
+                if uid is None:
+                    prefix, ns = one("namePrefix", ""), one("namespace")
+                    items = [w for w in self.archived.values()
+                             if w["metadata"]["name"].startswith(prefix) and (ns is None or w["metadata"]["namespace"] == ns)]
+                    return 200, {"metadata": {}, "items": items}
+                if uid not in self.archived:
+                    return err(404, "not found")
+                if method == "DELETE":
+                    del self.archived[uid]
+                    return 200, {}
+                return 200, self.archived[uid]
+            return err(404, f"Not Found: {path}")
+
+    def _archived_by_name(self, ns, name):
+        runs = [w for w in self.archived.values() if w["metadata"]["name"] == name and w["metadata"]["namespace"] == ns]
+        return runs[-1] if runs else None
+
+    def _create(self, ns, req):
+        wf = req.get("workflow")
+        if not isinstance(wf, dict):
+            return err(400, "workflow is required")
+        spec = wf.get("spec") or {}
+        templates = {t.get("name") for t in spec.get("templates") or []}
+        if not spec.get("workflowTemplateRef"):
+            if not templates:
+                return err(400, "spec.templates is required")
+            if spec.get("entrypoint") not in templates:
+                return err(400, f"spec.entrypoint template '{spec.get('entrypoint')}' not found")
+        md = wf.setdefault("metadata", {})
+        if not md.get("name"):
+            if not md.get("generateName"):
+                return err(400, "metadata.name or generateName is required")
+            md["name"] = md["generateName"] + secrets.token_hex(3)[:5]
+        if (ns, md["name"]) in self.live:
+            return err(409, f'workflows.argoproj.io "{md["name"]}" already exists')
+        md["namespace"] = ns
+        md["uid"] = str(uuid.uuid4())
+        md["creationTimestamp"] = now_rfc3339()
+        self.rv += 1
+        md["resourceVersion"] = str(self.rv)
+        wf.setdefault("status", {})
+        self.live[(ns, md["name"])] = wf
+        return 200, wf
+
+    def _list(self, ns, selector, field_selector, limit, cont, fields):
+        try:
+            offset = int(cont)
+        except ValueError:
+            return err(400, "listOptions.continue must be int")
+        show_count = "ext.showRemainingItemCount=true" in field_selector
+
+        def key(w):
+            return (w["metadata"].get("creationTimestamp") or "", w["metadata"]["name"])
+
+        live = sorted((w for (n, _), w in self.live.items() if n == ns
+                       and match_labels(selector, w["metadata"].get("labels") or {})), key=key, reverse=True)
+        live_uids = {w["metadata"]["uid"] for w in live}
+        archived = sorted((w for w in self.archived.values() if w["metadata"]["namespace"] == ns
+                           and w["metadata"]["uid"] not in live_uids
+                           and w["metadata"]["name"] not in {x["metadata"]["name"] for x in self.live.values()}
+                           and match_labels(selector, w["metadata"].get("labels") or {})), key=key, reverse=True)
+        merged = live + archived
+        page = merged[offset: offset + limit] if limit else merged[offset:]
+        remain = max(0, len(merged) - offset - len(page))
+        meta: dict = {"resourceVersion": str(self.rv)}
+        if remain:
+            meta["continue"] = str(offset + len(page))
+        if show_count:
+            meta["remainingItemCount"] = remain
+        return 200, apply_fields({"metadata": meta, "items": page}, fields)
+
+
+def serve(fake: FakeArgoServer | None = None, port: int = 0):
+    fake = fake or FakeArgoServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def _do(self):
+            u = urlparse(self.path)
+            q = parse_qs(u.query)
+            n = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(n) if n else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            fake.requests.append((self.command, u.path, q, body))
+            code, payload = fake.handle(self.command, u.path, q, body, self.headers.get("Authorization"))
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _do
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, fake, f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -1,0 +1,403 @@
+"""In-process fake Kubernetes API for custom objects (and pods/logs), over real HTTP on 127.0.0.1.
+
+Grown from hera-and-testing.md Appendix A. It has what the manager relies on: 201 on
+create, generateName, 409 AlreadyExists, label selectors, limit/continue paging,
+PartialObjectMetadata(List) when the Accept header asks for it (list and watch), watch
+with resourceVersion and bookmarks, merge and JSON patch, ``metadata.resourceVersion`` in
+a patch as a precondition (409 Conflict), finalizers (delete sets deletionTimestamp),
+bearer-token checks, and fault injection (any status for matching requests).
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import copy
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+PATH = re.compile(
+    r"^/apis/(?P<g>[^/]+)/(?P<v>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
+POD_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+)(?P<log>/log)?)?$")
+
+
+def status_body(code: int, reason: str, msg: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+            "code": code, "reason": reason, "message": msg}
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def match_labels(selector: str, labels: dict) -> bool:
+    for req in re.findall(r"[^,(]+(?:\([^)]*\))?", selector or ""):
+        req = req.strip()
+        if not req:
+            continue
+        if m := re.fullmatch(r"(\S+)\s+(in|notin)\s+\(([^)]*)\)", req):
+            k, op, vals = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
+            if (op == "in") != (k in labels and labels[k] in vals):
+                return False
+        elif "!=" in req:
+            k, v = (s.strip() for s in req.split("!=", 1))
+            if labels.get(k) == v:
+                return False
+        elif "=" in req:
+            k, v = (s.strip() for s in req.replace("==", "=").split("=", 1))
+            if labels.get(k) != v:
+                return False
+        elif req.startswith("!"):
+            if req[1:] in labels:
+                return False
+        elif req not in labels:
+            return False
+    return True
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _invalid_workflow(wf: dict) -> str | None:
+    spec = wf.get("spec")
+    if not isinstance(spec, dict):
+        return "spec: Required value"
+    if spec.get("workflowTemplateRef"):
+        return None
+    templates = spec.get("templates")
+    if not isinstance(templates, list) or not templates:
+        return "spec.templates: Required value"
+    if spec.get("entrypoint") not in {t.get("name") for t in templates if isinstance(t, dict)}:
+        return f"spec.entrypoint: Invalid value: {spec.get('entrypoint')!r}: template not found"
+    return None
+
+
+@dataclass
+class Fault:
+    """Answer requests whose method matches and whose path matches ``pattern`` with ``status``."""
+
+    method: str  # "*" or GET/POST/...
+    pattern: str
+    status: int
+    reason: str = "InternalError"
+    message: str = "injected"
+    times: int = -1  # -1 = until removed
+    watch: bool | None = None  # restrict to watch (True) or non-watch (False) requests
+
+
+class FakeKube:
+    def __init__(self, token: str | None = None):
+        self.objects: dict[tuple, dict] = {}  # (g, v, plural, ns, name) -> obj
+        self.rv = 0
+        self.events: list[tuple[int, str, str, dict]] = []  # (rv, plural, type, obj)
+        self.cond = threading.Condition()
+        self.requests: list[tuple[str, str, dict, object]] = []
+        self.faults: list[Fault] = []
+        self.token = token
+        self.pods: dict[tuple[str, str], dict] = {}  # (ns, name) -> pod
+        self.pod_logs: dict[tuple[str, str, str], str] = {}  # (ns, pod, container) -> text
+        self.record_events = True
+        self.validate_workflows = True  # stands in for the CRD schema / a validating admission policy
+
+    # ---- test helpers
+    def fail(self, method: str, pattern: str, status: int, reason: str = "InternalError",
+             message: str = "injected", times: int = -1, watch: bool | None = None) -> Fault:
+        f = Fault(method, pattern, status, reason, message, times, watch)
+        with self.cond:
+            self.faults.append(f)
+        return f
+
+    def clear_faults(self) -> None:
+        with self.cond:
+            self.faults.clear()
+
+    def workflows(self, ns: str | None = None) -> list[dict]:
+        with self.cond:
+            return [copy.deepcopy(o) for k, o in self.objects.items()
+                    if k[2] == "workflows" and (ns is None or k[3] == ns)]
+
+    def put(self, obj: dict, plural: str = "workflows", g: str = "argoproj.io", v: str = "v1alpha1") -> None:
+        """Store an object directly (bulk set-up), without a watch event."""
+        md = obj["metadata"]
+        with self.cond:
+            self.rv += 1
+            md["resourceVersion"] = str(self.rv)
+            md.setdefault("uid", str(uuid.uuid4()))
+            md.setdefault("creationTimestamp", now_rfc3339())
+            self.objects[(g, v, plural, md["namespace"], md["name"])] = obj
+
+    def mutate(self, ns: str, name: str, fn, plural: str = "workflows", g: str = "argoproj.io",
+               v: str = "v1alpha1") -> dict | None:
+        """Change a stored object as a controller would (bumps resourceVersion, emits MODIFIED)."""
+        with self.cond:
+            key = (g, v, plural, ns, name)
+            obj = self.objects.get(key)
+            if obj is None:
+                return None
+            new = copy.deepcopy(obj)
+            fn(new)
+            self.objects[key] = new
+            self._bump(key, "MODIFIED", new)
+            return copy.deepcopy(new)
+
+    def add_pod(self, ns: str, name: str, labels: dict, containers: dict[str, str]) -> None:
+        with self.cond:
+            self.pods[(ns, name)] = {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": ns, "labels": labels, "uid": str(uuid.uuid4()),
+                             "creationTimestamp": now_rfc3339()},
+                "spec": {"containers": [{"name": c, "image": "x"} for c in list(containers) + ["wait"]]},
+                "status": {"phase": "Running"}}
+            for c, text in containers.items():
+                self.pod_logs[(ns, name, c)] = text
+
+    # ---- core
+    def _bump(self, key, typ, obj):
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        if self.record_events:
+            self.events.append((self.rv, key[2], typ, copy.deepcopy(obj)))
+        self.cond.notify_all()
+
+    def _fault(self, method: str, path: str, is_watch: bool) -> tuple[int, dict] | None:
+        with self.cond:
+            for f in list(self.faults):
+                if f.method not in ("*", method) or not re.search(f.pattern, path):
+                    continue
+                if f.watch is not None and f.watch != is_watch:
+                    continue
+                if f.times == 0:
+                    continue
+                if f.times > 0:
+                    f.times -= 1
+                return f.status, status_body(f.status, f.reason, f.message)
+        return None
+
+    def authorized(self, header: str | None) -> bool:
+        return self.token is None or header == f"Bearer {self.token}"
+
+    def handle(self, method, path, query, body, ctype, accept=""):
+        if m := POD_PATH.match(path):
+            return self._pods(method, m, query)
+        m = PATH.match(path)
+        if not m:
+            return 404, status_body(404, "NotFound", f"the server could not find the requested resource ({path})")
+        g, v, ns, plural, name = m.group("g", "v", "ns", "plural", "name")
+        with self.cond:
+            if method == "POST" and not name:
+                if not isinstance(body, dict):
+                    return 400, status_body(400, "BadRequest", "the body must be an object")
+                md = body.setdefault("metadata", {})
+                if not md.get("name"):
+                    if not md.get("generateName"):
+                        return 422, status_body(422, "Invalid", "metadata.name or generateName is required")
+                    md["name"] = md["generateName"] + secrets.token_hex(3)[:5]
+                if md.get("namespace") and md["namespace"] != ns:
+                    return 400, status_body(400, "BadRequest", "the namespace of the provided object does not "
+                                                               "match the namespace sent on the request")
+                md["namespace"] = ns
+                if plural == "workflows" and self.validate_workflows and (problem := _invalid_workflow(body)):
+                    return 422, status_body(422, "Invalid", f'Workflow.argoproj.io "{md["name"]}" is invalid: '
+                                                            f'{problem}')
+                key = (g, v, plural, ns, md["name"])
+                if key in self.objects:
+                    return 409, status_body(409, "AlreadyExists", f'{plural}.{g} "{md["name"]}" already exists')
+                md.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=now_rfc3339())
+                self.objects[key] = body
+                self._bump(key, "ADDED", body)
+                return 201, body
+            if name:
+                key = (g, v, plural, ns, name)
+                obj = self.objects.get(key)
+                if obj is None:
+                    return 404, status_body(404, "NotFound", f'{plural}.{g} "{name}" not found')
+                if method == "GET":
+                    return 200, obj
+                if method == "DELETE":
+                    if obj["metadata"].get("finalizers"):
+                        if not obj["metadata"].get("deletionTimestamp"):
+                            obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+                            self._bump(key, "MODIFIED", obj)
+                        return 200, obj
+                    del self.objects[key]
+                    self._bump(key, "DELETED", obj)
+                    return 200, {"apiVersion": "v1", "kind": "Status", "status": "Success",
+                                 "details": {"name": name, "group": g, "kind": plural}}
+                if method in ("PATCH", "PUT"):
+                    want_rv = (body or {}).get("metadata", {}).get("resourceVersion") if isinstance(body, dict) \
+                        else None
+                    if want_rv and want_rv != obj["metadata"]["resourceVersion"]:
+                        return 409, status_body(409, "Conflict", f'Operation cannot be fulfilled on {plural}.{g} '
+                                                                 f'"{name}": the object has been modified; please '
+                                                                 f'apply your changes to the latest version and '
+                                                                 f'try again')
+                    if method == "PUT":
+                        new = body
+                    elif "json-patch" in ctype:
+                        import jsonpatch
+
+                        new = jsonpatch.apply_patch(obj, body)
+                    else:
+                        new = merge_patch(obj, body)
+                    new["metadata"].update({k: obj["metadata"][k] for k in
+                                            ("name", "namespace", "uid", "creationTimestamp")})
+                    if obj["metadata"].get("deletionTimestamp"):
+                        new["metadata"]["deletionTimestamp"] = obj["metadata"]["deletionTimestamp"]
+                        if not new["metadata"].get("finalizers"):
+                            del self.objects[key]
+                            self._bump(key, "DELETED", new)
+                            return 200, new
+                    self.objects[key] = new
+                    self._bump(key, "MODIFIED", new)
+                    return 200, new
+                return 405, status_body(405, "MethodNotAllowed", method)
+            # collection GET
+            sel, fsel = query.get("labelSelector", [""])[0], query.get("fieldSelector", [""])[0]
+            items = sorted((o for k, o in self.objects.items()
+                            if k[:3] == (g, v, plural) and (ns is None or k[3] == ns)
+                            and match_labels(sel, o["metadata"].get("labels") or {})
+                            and all(o["metadata"].get(f.split("=")[0].split(".")[-1]) == f.split("=")[1]
+                                    for f in fsel.split(",") if f)),
+                           key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+            start = int(base64.b64decode(query["continue"][0])) if query.get("continue") else 0
+            limit = int(query.get("limit", ["0"])[0]) or len(items)
+            page, meta = items[start:start + limit], {"resourceVersion": str(self.rv)}
+            if start + limit < len(items):
+                meta["continue"] = base64.b64encode(str(start + limit).encode()).decode()
+                meta["remainingItemCount"] = len(items) - start - limit
+            if "as=PartialObjectMetadataList" in accept:
+                return 200, {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": meta,
+                             "items": [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                                        "metadata": o["metadata"]} for o in page]}
+            return 200, {"apiVersion": f"{g}/{v}", "kind": "WorkflowList", "metadata": meta, "items": page}
+
+    def _pods(self, method, m, query):
+        ns, name, log = m.group("ns", "name", "log")
+        with self.cond:
+            if not name:
+                sel = query.get("labelSelector", [""])[0]
+                items = [p for (pns, _), p in self.pods.items()
+                         if pns == ns and match_labels(sel, p["metadata"]["labels"])]
+                return 200, {"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": str(self.rv)},
+                             "items": items}
+            pod = self.pods.get((ns, name))
+            if pod is None:
+                return 404, status_body(404, "NotFound", f'pods "{name}" not found')
+            if log:
+                container = query.get("container", [""])[0]
+                return 200, self.pod_logs.get((ns, name, container), "")
+            return 200, pod
+
+    def watch(self, path, query, write, metadata_only: bool):
+        m = PATH.match(path)
+        plural, ns = m.group("plural"), m.group("ns")
+        sel = query.get("labelSelector", [""])[0]
+        deadline = time.time() + float(query.get("timeoutSeconds", ["5"])[0])
+
+        def shape(o):
+            if metadata_only:
+                return {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": o["metadata"]}
+            return o
+
+        with self.cond:
+            since = int(query.get("resourceVersion", ["0"])[0] or 0)
+            if not since:
+                for k, o in self.objects.items():
+                    if k[2] == plural and (ns is None or k[3] == ns) and \
+                            match_labels(sel, o["metadata"].get("labels") or {}):
+                        write({"type": "ADDED", "object": shape(o)})
+                since = self.rv
+            elif self.events and since < self.events[0][0] - 1 and self.record_events:
+                write({"type": "ERROR", "object": status_body(410, "Expired", "too old resource version")})
+                return
+            while time.time() < deadline:
+                i = bisect.bisect_right(self.events, since, key=lambda e: e[0])
+                for rv, pl, typ, o in self.events[i:]:
+                    since = rv
+                    if pl == plural and (ns is None or o["metadata"]["namespace"] == ns) \
+                            and match_labels(sel, o["metadata"].get("labels") or {}):
+                        write({"type": typ, "object": shape(o)})
+                self.cond.wait(timeout=max(0.0, min(0.2, deadline - time.time())))
+
+
+def serve(fake: FakeKube | None = None, port: int = 0):
+    """Start the fake on 127.0.0.1; returns (httpd, fake, url). ``httpd.shutdown()`` stops it."""
+    fake = fake or FakeKube()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def _send(self, code: int, payload, ctype="application/json"):
+            data = payload.encode() if isinstance(payload, str) and ctype.startswith("text") else \
+                json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _do(self):
+            u = urlparse(self.path)
+            q = parse_qs(u.query)
+            n = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(n) if n else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                return self._send(400, status_body(400, "BadRequest", "invalid JSON"))
+            is_watch = q.get("watch", ["false"])[0] in ("true", "1")
+            fake.requests.append((self.command, u.path, q, body))
+            if not fake.authorized(self.headers.get("Authorization")):
+                return self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
+            fault = fake._fault(self.command, u.path, is_watch)
+            if fault:
+                return self._send(*fault)
+            accept = self.headers.get("Accept", "")
+            if self.command == "GET" and is_watch:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")  # as the apiserver streams a watch
+                self.end_headers()
+                self.close_connection = True
+
+                def write(ev):
+                    data = (json.dumps(ev) + "\n").encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+
+                try:
+                    fake.watch(u.path, q, write, metadata_only="as=PartialObjectMetadata" in accept)
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                return
+            code, payload = fake.handle(self.command, u.path, q, body, self.headers.get("Content-Type", ""), accept)
+            self._send(code, payload, "text/plain" if isinstance(payload, str) else "application/json")
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _do
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, fake, f"http://127.0.0.1:{httpd.server_address[1]}"
