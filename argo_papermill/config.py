@@ -31,6 +31,8 @@ class _Strict(BaseModel):
 
 
 def _k8s_name(value: str | None, what: str = "name") -> str | None:
+    if value == "":
+        return None  # the predecessor's way of saying "not set"
     if value is not None and (len(value) > 253 or not K8S_NAME_RE.match(value)):
         raise ValueError(f"{value!r} is not a valid Kubernetes {what} (lower case letters, digits, '-', '.')")
     return value
@@ -224,6 +226,16 @@ class ProcessorConfig(_Strict):
     @classmethod
     def _git_enabled(cls, v: GitRepoConfig | None) -> GitRepoConfig | None:
         return v if v is not None and v.enabled else None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_within_max(cls, data: Any) -> Any:
+        """A maximum timeout alone lowers the built-in default timeout to it."""
+        if isinstance(data, dict) and "default_timeout_seconds" not in data:
+            maximum = data.get("max_timeout_seconds")
+            if isinstance(maximum, int) and not isinstance(maximum, bool) and 1 <= maximum < 86400:
+                data = {**data, "default_timeout_seconds": maximum}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> ProcessorConfig:

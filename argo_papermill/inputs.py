@@ -113,10 +113,10 @@ def _parameters(inputs: NotebookInputs) -> str:
         try:
             raw = base64.b64decode(inputs.parameters.strip(), validate=True)
             loaded = yaml.safe_load(raw.decode("utf-8"))
-        except (binascii.Error, ValueError):
-            raise _bad(field, "must be base64-encoded YAML (not valid base64)") from None
         except (UnicodeDecodeError, yaml.YAMLError):
             raise _bad(field, "must be base64-encoded YAML (the decoded text is not YAML)") from None
+        except (binascii.Error, ValueError):
+            raise _bad(field, "must be base64-encoded YAML (not valid base64)") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise _bad(field, "must be base64-encoded YAML of a mapping (name: value)")
         encoded = base64.b64encode(raw).decode()
