@@ -796,4 +796,169 @@ def test_server_entrypoint_serves_the_wsgi_app_that_exists():
     tree = ast.parse(app.read_text())
     names = {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign)) for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
     names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    lazy = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+    if lazy:  # a module-level __getattr__ (PEP 562) that answers the name; gunicorn uses getattr()
+        names |= {c.value for c in ast.walk(lazy[0]) if isinstance(c, ast.Constant) and isinstance(c.value, str)}
     assert wsgi.group(2) in names, f"{wsgi.group(1)} defines no {wsgi.group(2)}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# the server image's start script, with the cluster configuration, against a fake Kubernetes API:
+# every API call the server makes must be allowed by its Role
+
+
+def _rbac_attributes(method: str, path: str, query: dict) -> tuple[str, str, str] | None:
+    """(apiGroup, resource, verb) of a request, as the API server's RBAC authorizer sees it."""
+    custom = re.match(r"^/apis/([^/]+)/[^/]+(?:/namespaces/[^/]+)?/([^/]+)(?:/([^/]+))?(?:/([^/]+))?$", path)
+    core = re.match(r"^/api/v1(?:/namespaces/[^/]+)?/([^/]+)(?:/([^/]+))?(?:/([^/]+))?$", path)
+    if custom:
+        group, resource, name, sub = custom.groups()
+    elif core:
+        group, (resource, name, sub) = "", core.groups()
+    else:
+        return None
+    if sub:
+        resource = f"{resource}/{sub}"
+    watch = query.get("watch", ["false"])[0] in ("true", "1")
+    verb = {
+        "GET": "watch" if watch else ("get" if name else "list"),
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if name else "deletecollection",
+    }[method]
+    return group, resource, verb
+
+
+def test_rbac_attributes_follow_the_api_servers_rules():
+    assert _rbac_attributes("GET", "/apis/argoproj.io/v1alpha1/namespaces/n/workflows", {"watch": ["true"]}) == (
+        "argoproj.io", "workflows", "watch")
+    assert _rbac_attributes("GET", "/apis/argoproj.io/v1alpha1/namespaces/n/workflows", {}) == (
+        "argoproj.io", "workflows", "list")
+    assert _rbac_attributes("DELETE", "/apis/argoproj.io/v1alpha1/namespaces/n/workflows/w", {}) == (
+        "argoproj.io", "workflows", "delete")
+    assert _rbac_attributes("GET", "/api/v1/namespaces/n/pods/p/log", {}) == ("", "pods/log", "get")
+    assert _rbac_attributes("GET", "/api/v1/namespaces/n/secrets", {}) == ("", "secrets", "list")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.e2e
+def test_server_image_start_script_serves_the_cluster_config_within_its_role(tmp_path):
+    """Runs docker/server-entrypoint.sh (OpenAPI generation, then gunicorn with the WSGI app) with the
+    cluster configuration, its manager pointed at a fake Kubernetes API over HTTP, and walks a job
+    through execute, status, list, logs and dismiss. Each API call is then checked against the Role."""
+    import json as _json
+    import time
+    import urllib.error
+    import urllib.request
+
+    fake_kube = pytest.importorskip("fakes.kube", reason="the fake Kubernetes API (tests/fakes) is not there")
+    config_mod = pytest.importorskip("argo_papermill.config", reason="processor config model not built yet")
+    templates = pytest.importorskip("argo_papermill.templates", reason="template rendering not built yet")
+    pytest.importorskip("argo_papermill.app", reason="the WSGI app is not built yet")
+    if shutil.which("gunicorn", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("gunicorn is not installed beside this Python")
+
+    namespace = _kustomization()["namespace"]
+    token = "fake-service-account-token"
+    httpd, fake, kube_url = fake_kube.serve(fake_kube.FakeKube(token=token))
+    server = None
+    try:
+        env_values = _deployment_env_values()
+        config = _pygeoapi_config(env_values)
+        processor = config_mod.load_processor_config(config["resources"]["execute-notebook"]["processor"])
+        template = templates.template_manifest(processor)
+        template["metadata"]["namespace"] = namespace
+        fake.put(template, plural="workflowtemplates")
+
+        # what differs from the pod: the API address and token (in the pod: the service account),
+        # and a local folder standing in for the bucket
+        manager = config["server"]["manager"]
+        manager["kubernetes"] = {"server": kube_url, "token": token}
+        manager["request_timeout"] = 5
+        results = tmp_path / "results"
+        results.mkdir()
+        manager["results"] = {"path_map": {processor.s3.mount_path: str(results)}, "storage_options": {}}
+        port = _free_port()
+        config["server"]["url"] = f"http://127.0.0.1:{port}"
+        config_file = tmp_path / "config.yml"
+        config_file.write_text(yaml.safe_dump(config))
+
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYGEOAPI_CONFIG": str(config_file),
+            "PYGEOAPI_OPENAPI": str(tmp_path / "openapi" / "openapi.yml"),
+            "PORT": str(port),
+            "WSGI_WORKERS": "1",
+            "WSGI_APP": re.search(r"WSGI_APP=(\S+)", DOCKERFILE.read_text()).group(1),
+        }
+        log = (tmp_path / "server.log").open("w")
+        server = subprocess.Popen(
+            ["sh", str(ROOT / "docker" / "server-entrypoint.sh")], env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=tmp_path, start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+
+        def call(method: str, path: str, body: dict | None = None, headers: dict | None = None):
+            data = _json.dumps(body).encode() if body is not None else None
+            req = urllib.request.Request(base + path, data=data, method=method, headers={
+                "Content-Type": "application/json", **(headers or {})})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return resp.status, dict(resp.headers), resp.read()
+            except urllib.error.HTTPError as err:
+                return err.code, dict(err.headers), err.read()
+
+        deadline = time.time() + 90
+        while True:  # the startupProbe's view: /conformance answers once the app is up
+            try:
+                if call("GET", "/conformance")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            assert time.time() < deadline, "server did not start: " + (tmp_path / "server.log").read_text()[-3000:]
+            time.sleep(0.5)
+
+        status, headers, body = call(
+            "POST", "/processes/execute-notebook/execution",
+            {"inputs": {"notebook": f"{processor.s3.mount_path}/notebooks/hello.ipynb"}},
+            {"Prefer": "respond-async"},
+        )
+        assert status == 201, body
+        job_id = headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        (workflow,) = fake.workflows(namespace)
+        assert workflow["spec"]["workflowTemplateRef"]["name"] == processor.workflow_template_name
+        name = workflow["metadata"]["name"]
+        fake.add_pod(namespace, name, {"workflows.argoproj.io/workflow": name}, {"papermill": "cell 1\n", "main": ""})
+
+        assert call("GET", f"/jobs/{job_id}")[0] == 200
+        assert call("GET", "/jobs?limit=5")[0] == 200
+        status, _, body = call("GET", f"/jobs/{job_id}/logs")
+        assert status in (200, 404), body
+        status, _, body = call("DELETE", f"/jobs/{job_id}")
+        assert status == 200, body
+        assert call("GET", f"/jobs/{job_id}")[0] == 404
+    finally:
+        if server is not None:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
+        httpd.shutdown()
+        httpd.server_close()
+
+    used = {attrs for method, path, query, _ in list(fake.requests) if (attrs := _rbac_attributes(method, path, query))}
+    role = _rules(_one("Role", SERVER_ROLE))
+    assert used - role == set(), f"the server made calls its Role forbids: {sorted(used - role)}"
+    # the Role is not wider than needed for the core of a job's life (workflowtemplates get/list stay
+    # granted for the installed-template check, pods get for logs by pod name)
+    core = {("argoproj.io", "workflows", v) for v in ("create", "get", "list", "patch", "delete")}
+    assert core <= used, f"expected the job's life to exercise {sorted(core - used)}"
+    print("RBAC used:", sorted(used), "granted but unused:", sorted(role - used))
