@@ -9,6 +9,7 @@ means that report is skipped; with both unset the engine is exactly papermill's 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from papermill.engines import NBClientEngine
@@ -42,8 +43,10 @@ def _short(exc: BaseException) -> str:
 def _attach(nb_man: Any, reporter: ProgressReporter) -> None:
     """Wrap ``cell_start``/``cell_exception``/``cell_complete`` of this one execution manager."""
     cell_start, cell_exception, cell_complete = nb_man.cell_start, nb_man.cell_exception, nb_man.cell_complete
+    outer = [sys.exception()]  # an exception being handled around the whole run is not the cell's
 
     def on_start(cell: Any, cell_index: int | None = None, **kwargs: Any) -> Any:
+        outer[0] = sys.exception()
         reporter.cell_started(cell_index)
         return cell_start(cell, cell_index, **kwargs)
 
@@ -53,8 +56,12 @@ def _attach(nb_man: Any, reporter: ProgressReporter) -> None:
         return result
 
     def on_complete(cell: Any, cell_index: int | None = None, **kwargs: Any) -> Any:
+        # papermill calls this from a ``finally``: an exception in flight (a cell timeout, a dead
+        # kernel) means the cell did not complete, so it must not be counted as done
+        in_flight = sys.exception()
         result = cell_complete(cell, cell_index, **kwargs)
-        reporter.cell_completed(cell_index)
+        if in_flight is None or in_flight is outer[0]:
+            reporter.cell_completed(cell_index)
         return result
 
     nb_man.cell_start, nb_man.cell_exception, nb_man.cell_complete = on_start, on_exception, on_complete
