@@ -1,0 +1,142 @@
+"""``argo-papermill serve``: pygeoapi with the local backend under gunicorn, in one command.
+
+With no ``--config`` it writes a pygeoapi configuration for ``backend: local`` (the job home
+``/home/jovyan`` is the current folder, results under ``job-output/`` in it) into the data
+folder, generates the OpenAPI document there (``pygeoapi openapi generate``), and replaces
+itself with gunicorn serving ``argo_papermill.app:APP`` (one worker with threads; the
+engine starts lazily inside it). It prints the URL and a curl example first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from argo_papermill.contract import JOB_HOME
+
+EXAMPLE_NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "notebooks" / "hello.ipynb"
+HOME_CLAIM = "home"
+
+
+def build_config(host: str, port: int | str, data_dir: str, home: str) -> dict:
+    """The pygeoapi configuration ``serve`` uses when none is given (also examples/configs/local.config.yml)."""
+    return {
+        "server": {
+            "bind": {"host": host, "port": port},
+            "url": f"http://{host}:{port}",
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "gzip": False,
+            "languages": ["en-US"],
+            "cors": True,
+            "pretty_print": True,
+            "limits": {"default_items": 10, "max_items": 50},
+            "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                    "attribution": "&copy; OpenStreetMap contributors"},
+            "manager": {
+                "name": "argo_papermill.ArgoManager",
+                "backend": "local",
+                "connection": "local",  # required by pygeoapi's schema; the local engine keeps its own store
+                "output_dir": f"{data_dir}/pygeoapi",
+                "local": {"data_dir": data_dir, "home": home, "max_parallel": 4},
+                "results": {"path_map": {JOB_HOME: home}},
+                "sync_poll_interval": 0.1,
+            },
+        },
+        "logging": {"level": "WARNING"},
+        "metadata": {
+            "identification": {
+                "title": {"en": "argo-papermill (local)"},
+                "description": {"en": "Jupyter notebooks as OGC API - Processes jobs, run by the embedded engine"},
+                "keywords": {"en": ["notebook", "papermill"]},
+                "keywords_type": "theme",
+                "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
+                "url": "https://github.com/argo-papermill",
+            },
+            "license": {"name": "CC-BY 4.0 license", "url": "https://creativecommons.org/licenses/by/4.0/"},
+            "provider": {"name": "argo-papermill", "url": "https://github.com/argo-papermill"},
+            "contact": {"name": "argo-papermill"},
+        },
+        "resources": {
+            "execute-notebook": {
+                "type": "process",
+                "processor": {
+                    "name": "argo_papermill.NotebookProcessor",
+                    "home_volume_claim_name": HOME_CLAIM,  # the engine binds the home folder at /home/jovyan
+                    "output_directory": f"{JOB_HOME}/job-output",
+                    "log_output": True,
+                    "progress_engine": True,
+                },
+            },
+        },
+    }
+
+
+def curl_example(url: str, notebook: str) -> str:
+    body = json.dumps({"inputs": {"notebook": notebook, "parameters_json": {"name": "argo-papermill"}}})
+    return (
+        f"curl -si -X POST {url}/processes/execute-notebook/execution \\\n"
+        f"  -H 'Content-Type: application/json' -H 'Prefer: respond-async' \\\n"
+        f"  -d {shlex.quote(body)}\n"
+        f"# then: curl -s <Location header>  and  curl -s <Location header>/results"
+    )
+
+
+def _openapi(config_file: Path, openapi_file: Path) -> None:
+    """Generate the OpenAPI document unless it is newer for the same configuration."""
+    stamp = openapi_file.with_suffix(".sha256")
+    digest = hashlib.sha256(config_file.read_bytes()).hexdigest()
+    if openapi_file.exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    pygeoapi = Path(sys.executable).parent / "pygeoapi"
+    cmd = [str(pygeoapi) if pygeoapi.exists() else "pygeoapi", "openapi", "generate", str(config_file),
+           "--output-file", str(openapi_file)]
+    env = {**os.environ, "PYGEOAPI_CONFIG": str(config_file), "PYGEOAPI_OPENAPI": str(openapi_file)}
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise click.ClickException(f"pygeoapi openapi generate failed:\n{result.stderr[-2000:]}")
+    stamp.write_text(digest)
+
+
+@click.command("serve")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="pygeoapi configuration; default: generated for the local backend")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--data", "data_dir", default=".argo-papermill", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="state of the local engine and generated files")
+@click.option("--threads", default=16, show_default=True, type=int, help="gunicorn threads of the one worker")
+def serve(config_file: Path | None, host: str, port: int, data_dir: Path, threads: int) -> None:
+    """Serve pygeoapi with argo-papermill (local backend unless --config says otherwise)."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if config_file is None:
+        home = Path.cwd().resolve()
+        config_file = data_dir / "pygeoapi-config.yml"
+        config_file.write_text(yaml.safe_dump(build_config(host, port, str(data_dir), str(home)), sort_keys=False))
+    config_file = config_file.resolve()
+    openapi_file = data_dir / "pygeoapi-openapi.yml"
+    _openapi(config_file, openapi_file)
+    url = f"http://{host}:{port}"
+    notebook = EXAMPLE_NOTEBOOK
+    try:
+        shown = str(notebook.relative_to(Path.cwd().resolve()))  # relative paths start at the job home
+    except ValueError:
+        shown = str(notebook)
+    click.echo(f"argo-papermill serving {url} (config {config_file}, data {data_dir})")
+    click.echo(f"Run the hello notebook:\n{curl_example(url, shown)}", err=False)
+    sys.stdout.flush()
+    env = {**os.environ, "PYGEOAPI_CONFIG": str(config_file), "PYGEOAPI_OPENAPI": str(openapi_file)}
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    argv = [str(gunicorn) if gunicorn.exists() else "gunicorn", "--workers", "1", "--worker-class", "gthread",
+            "--threads", str(threads), "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "5",
+            "argo_papermill.app:APP"]
+    os.execvpe(argv[0], argv, env)
