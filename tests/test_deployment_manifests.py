@@ -139,6 +139,49 @@ def test_every_object_is_identifiable():
     assert [key for key, n in names.items() if n > 1] == [], "duplicate objects"
 
 
+def _lost_field(given, kept, path: str = "") -> str | None:
+    """The first field of ``given`` that did not survive the round trip into ``kept``."""
+    if isinstance(given, dict):
+        if not isinstance(kept, dict):
+            return path or "(root)"
+        for key, value in given.items():
+            if key not in kept:
+                return path + key
+            lost = _lost_field(value, kept[key], f"{path}{key}.")
+            if lost:
+                return lost
+    elif isinstance(given, list):
+        for i, (a, b) in enumerate(zip(given, kept)):
+            lost = _lost_field(a, b, f"{path}{i}.")
+            if lost:
+                return lost
+    return None
+
+
+def _commented_objects() -> list[dict]:
+    return [
+        doc for path in _manifest_files() for doc in _commented_documents(path.read_text()) if isinstance(doc, dict)
+    ]
+
+
+def test_every_field_is_a_kubernetes_field():
+    """Round trip through the kubernetes client's typed models: a misspelt field (say
+    readOnlyRootFileSystem) is dropped by the models and reported here, instead of being silently
+    ignored, or refused, by a cluster. Required fields missing make the models raise."""
+    import json as _json
+
+    from kubernetes.client import ApiClient
+
+    api = ApiClient()
+    checked = 0
+    for obj in [o for _, o in OBJECTS] + _commented_objects():
+        model = api.deserialize(_json.dumps(obj), f"V1{obj['kind']}", "application/json")
+        lost = _lost_field(obj, api.sanitize_for_serialization(model))
+        assert lost is None, f"{obj['kind']} {obj['metadata']['name']}: unknown field {lost}"
+        checked += 1
+    assert checked == len(OBJECTS) + len(_commented_objects()) and len(_commented_objects()) >= 7
+
+
 def test_kustomization_lists_exactly_the_manifests():
     resources = _kustomization()["resources"]
     assert all((K8S / r).is_file() for r in resources), "a listed resource does not exist"
