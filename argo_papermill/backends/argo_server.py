@@ -138,7 +138,10 @@ class ArgoServerBackend:
 
         body = dict(workflow)
         body["metadata"] = {**workflow.get("metadata", {}), "namespace": self.namespace}
-        req = WorkflowCreateRequest(namespace=self.namespace, workflow=Workflow.model_validate(body))
+        try:
+            req = WorkflowCreateRequest(namespace=self.namespace, workflow=Workflow.model_validate(body))
+        except ValueError as exc:  # pydantic's ValidationError: the manifest does not fit Argo's schema
+            raise Rejected(f"the workflow manifest is invalid: {str(exc)[:500]}") from None
         return _dump(self._call("create", lambda s: s.create_workflow(req, namespace=self.namespace)))
 
     def get(self, name: str) -> dict:

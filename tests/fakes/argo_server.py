@@ -271,5 +271,5 @@ def serve(fake: FakeArgoServer | None = None, port: int = 0):
 
     httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return httpd, fake, f"http://127.0.0.1:{httpd.server_address[1]}"
