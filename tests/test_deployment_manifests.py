@@ -1005,3 +1005,20 @@ def test_server_image_start_script_serves_the_cluster_config_within_its_role(tmp
     core = {("argoproj.io", "workflows", v) for v in ("create", "get", "list", "patch", "delete")}
     assert core <= used, f"expected the job's life to exercise {sorted(core - used)}"
     print("RBAC used:", sorted(used), "granted but unused:", sorted(role - used))
+
+
+def test_every_subpackage_reaches_the_wheel_the_images_install():
+    """Both images install the wheel built by setup.py's find_packages: a folder of modules without
+    __init__.py, or a data file setup.py does not declare, would be missing in the images only."""
+    setup = (ROOT / "setup.py").read_text()
+    assert 'find_packages(include=["argo_papermill", "argo_papermill.*"])' in setup
+    for folder in [ROOT / "argo_papermill", *(ROOT / "argo_papermill").rglob("*")]:
+        if folder.is_dir() and folder.name != "__pycache__" and any(folder.glob("*.py")):
+            assert (folder / "__init__.py").exists(), f"{folder.relative_to(ROOT)} has no __init__.py"
+    declared = set(re.findall(r"package_data=\{\"argo_papermill\": \[([^\]]*)\]", setup)[0].replace('"', "").split(", "))
+    data = {
+        p.relative_to(ROOT / "argo_papermill").as_posix()
+        for p in (ROOT / "argo_papermill").rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    }
+    assert all(any(fnmatch.fnmatch(f, pattern) for pattern in declared) for f in data), data - declared
