@@ -123,7 +123,7 @@ class Notifier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="argo-papermill-callback")
-        self._in_flight: set[tuple[str, str]] = set()
+        self._in_flight: set[str] = set()
         self._retry_at: dict[tuple[str, str], float] = {}
         self._local_done: set[tuple[str, str]] = set()  # where the backend cannot store annotations
         self._lock = threading.Lock()
@@ -174,11 +174,10 @@ class Notifier:
             if status in FINAL:
                 self._mark_done(name)
             return
-        key = (name, owed[0])
-        with self._lock:
-            if key in self._in_flight or self._retry_at.get(key, 0) > time.monotonic():
+        with self._lock:  # one delivery chain per workflow at a time in this process
+            if name in self._in_flight or self._retry_at.get((name, owed[0]), 0) > time.monotonic():
                 return
-            self._in_flight.add(key)
+            self._in_flight.add(name)
         self._pool.submit(self._deliver_chain, name, owed)
 
     def _mark_done(self, name: str) -> None:
@@ -197,7 +196,7 @@ class Notifier:
                     return
         finally:
             with self._lock:
-                self._in_flight.discard((name, states[0]))
+                self._in_flight.discard(name)
             self.wake()
 
     def _lease(self) -> float:

@@ -1,0 +1,130 @@
+"""Subscriber callbacks: at least once per state, never again once recorded on the Workflow."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fakes.controller import FakeController
+from fakes.fixtures import NAMESPACE, argo, home, kube, manager_def  # noqa: F401 - fixtures
+from fakes.receiver import Receiver
+from pygeoapi.util import RequestedProcessExecutionMode, Subscriber
+
+from argo_papermill.manager import ArgoManager
+from argo_papermill.notify import due_states
+
+ASYNC = RequestedProcessExecutionMode.respond_async
+PROCESSES = {"scenario": {"type": "process", "allow_internal_requests": True,
+                          "processor": {"name": "fakes.processor.ScenarioProcessor"}}}
+
+
+def manager(backend, url, home) -> ArgoManager:
+    return ArgoManager(manager_def(backend, url, home, processes=PROCESSES))
+
+
+def subscriber(recv: Receiver) -> Subscriber:
+    return Subscriber(success_uri=f"{recv.url}/success", in_progress_uri=f"{recv.url}/progress",
+                      failed_uri=f"{recv.url}/failed")
+
+
+def wait_for(pred, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def recv():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def submit(mgr, scenario, sub):
+    job_id, *_ = mgr.execute_process("scenario", {"scenario": scenario}, execution_mode=ASYNC, subscriber=sub)
+    return job_id
+
+
+@pytest.mark.parametrize("backend", ["kubernetes", "argo-server"])
+def test_each_state_exactly_once(backend, kube, argo, home, recv):
+    fake = kube if backend == "kubernetes" else argo
+    ctrl = FakeController(fake, NAMESPACE, home).start()
+    mgr = manager(backend, fake.url, home)
+    try:
+        ok = submit(mgr, "json", subscriber(recv))
+        bad = submit(mgr, "fail", subscriber(recv))
+        wait_for(lambda: len(recv.calls) >= 4)
+        time.sleep(1.0)  # several more notifier rounds: nothing is sent again
+        by_job = {}
+        for path, body in recv.calls:
+            by_job.setdefault(body["jobID"], []).append((path, body["status"]))
+        assert by_job[ok] == [("/progress", "running"), ("/success", "successful")]
+        assert by_job[bad] == [("/progress", "running"), ("/failed", "failed")]
+        success = [b for p, b in recv.calls if p == "/success"][0]
+        assert success["outputs"] == 105 and success["notificationID"] == f"{ok}:successful"
+        if backend == "kubernetes":
+            wf = fake.workflows(NAMESPACE)
+            ann = {w["metadata"]["labels"]["pygeoapi.io/job-id"]: w["metadata"]["annotations"] for w in wf}
+            assert ann[ok]["pygeoapi.io/notified-successful"] and ann[ok]["pygeoapi.io/notified-running"]
+            assert "pygeoapi.io/notifying-successful" not in ann[ok]
+            labels = {w["metadata"]["labels"]["pygeoapi.io/job-id"]: w["metadata"]["labels"] for w in wf}
+            assert labels[ok]["pygeoapi.io/notify"] == "done"
+    finally:
+        mgr.notifier.stop()
+        ctrl.stop()
+
+
+def test_several_processes_and_a_restart_never_send_twice(kube, home, recv):
+    ctrl = FakeController(kube, NAMESPACE, home).start()
+    workers = [manager("kubernetes", kube.url, home) for _ in range(3)]  # three WSGI workers / replicas
+    try:
+        for w in workers:
+            w.start_background()
+        ids = [submit(workers[i % 3], "json", subscriber(recv)) for i in range(4)]
+        wait_for(lambda: len(recv.calls) >= 8)
+        time.sleep(1.0)
+        for w in workers:
+            w.notifier.stop()
+        restarted = manager("kubernetes", kube.url, home)  # a server restart: records live on the Workflows
+        restarted.start_background()
+        time.sleep(1.0)
+        restarted.notifier.stop()
+        sent = sorted((b["jobID"], p) for p, b in recv.calls)
+        assert sent == sorted([(j, "/progress") for j in ids] + [(j, "/success") for j in ids])
+    finally:
+        ctrl.stop()
+
+
+def test_undelivered_callbacks_survive_a_restart_and_are_retried(kube, home):
+    recv = Receiver(fail_first=1000)  # the receiver is down at first
+    ctrl = FakeController(kube, NAMESPACE, home).start()
+    first = manager("kubernetes", kube.url, home)
+    try:
+        job_id = submit(first, "json", subscriber(recv))
+        wait_for(lambda: first.get_job(job_id)["status"] == "successful")
+        time.sleep(0.5)
+        first.notifier.stop()
+        time.sleep(0.3)
+        assert recv.calls == []
+        recv.fail_first = 2  # it comes back after two more failures
+        second = manager("kubernetes", kube.url, home)
+        second.start_background()
+        wait_for(lambda: len(recv.calls) >= 2)
+        time.sleep(0.8)
+        second.notifier.stop()
+        assert [(p, b["jobID"]) for p, b in recv.calls] == [("/progress", job_id), ("/success", job_id)]
+    finally:
+        ctrl.stop()
+        recv.close()
+
+
+def test_due_states():
+    sub = {"successUri": "s", "inProgressUri": "p", "failedUri": "f"}
+    assert due_states("accepted", sub) == []
+    assert due_states("running", sub) == ["running"]
+    assert due_states("successful", sub) == ["running", "successful"]
+    assert due_states("failed", {"failedUri": "f"}) == ["failed"]
+    assert due_states("dismissed", sub) == []
