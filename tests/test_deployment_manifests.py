@@ -926,27 +926,37 @@ def test_server_image_start_script_serves_the_cluster_config_within_its_role(tmp
         manager = config["server"]["manager"]
         manager["kubernetes"] = {"server": kube_url, "token": token}
         manager["request_timeout"] = 5
-        results = tmp_path / "results"
-        results.mkdir()
-        manager["results"] = {"path_map": {processor.s3.mount_path: str(results)}, "storage_options": {}}
+        # the pod's filesystem: a read-only root (readOnlyRootFilesystem) with the /tmp emptyDir writable,
+        # emulated with bubblewrap where it is installed; the config stands in for the ConfigMap mount
+        sandbox = shutil.which("bwrap") is not None
+        pod_tmp = tmp_path / "pod-tmp"
+        (pod_tmp / "results").mkdir(parents=True)
+        (pod_tmp / "config").mkdir()
+        in_pod = Path("/tmp") if sandbox else pod_tmp
+        manager["results"] = {"path_map": {processor.s3.mount_path: str(in_pod / "results")}, "storage_options": {}}
         port = _free_port()
         config["server"]["url"] = f"http://127.0.0.1:{port}"
-        config_file = tmp_path / "config.yml"
-        config_file.write_text(yaml.safe_dump(config))
+        (pod_tmp / "config" / "config.yml").write_text(yaml.safe_dump(config))
 
         env = {
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "PYGEOAPI_CONFIG": str(config_file),
-            "PYGEOAPI_OPENAPI": str(tmp_path / "openapi" / "openapi.yml"),
+            "HOME": "/" if sandbox else str(tmp_path),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYGEOAPI_CONFIG": str(in_pod / "config" / "config.yml"),
+            "PYGEOAPI_OPENAPI": str(in_pod / "pygeoapi" / "openapi.yml"),
             "PORT": str(port),
             "WSGI_WORKERS": "1",
             "WSGI_APP": re.search(r"WSGI_APP=(\S+)", DOCKERFILE.read_text()).group(1),
         }
+        command = ["sh", str(ROOT / "docker" / "server-entrypoint.sh")]
+        if sandbox:
+            command = [
+                "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/dev/shm",
+                "--bind", str(pod_tmp), "/tmp", "--chdir", "/", "--die-with-parent", *command,
+            ]
         log = (tmp_path / "server.log").open("w")
         server = subprocess.Popen(
-            ["sh", str(ROOT / "docker" / "server-entrypoint.sh")], env=env, stdout=log, stderr=subprocess.STDOUT,
-            cwd=tmp_path, start_new_session=True,
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
         )
         base = f"http://127.0.0.1:{port}"
 
