@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from argo_papermill.contract import ENV_ERROR_FILE, ENV_PROGRESS_FILE
@@ -26,13 +24,20 @@ MAX_EVALUE_CHARS = 2000
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> None:
-    """Replace ``path``'s content with ``text`` in one step (temp file in the same dir + rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    """Replace ``path``'s content with ``text`` in one step: write ``.<name>.<pid>.tmp`` beside it, rename.
+
+    Lean on purpose (a few syscalls, ~0.1 ms): it runs after every cell. The parent directory must
+    exist (``ProgressReporter`` creates it once).
+    """
+    target = os.fspath(path)
+    head, name = os.path.split(target)
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            os.write(fd, text.encode("utf-8"))
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -40,6 +45,11 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _ensure_parent(path: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
 
 
 class ProgressReporter:
@@ -57,6 +67,7 @@ class ProgressReporter:
         self.failed_index: int | None = None
         self.error_written = False
         self._lines: deque[str] = deque(maxlen=MAX_LINES)
+        self._progress_ready = False
 
     @classmethod
     def from_env(cls, total_cells: int, environ: dict[str, str] | None = None) -> "ProgressReporter":
@@ -79,6 +90,9 @@ class ProgressReporter:
             return
         self._lines.append(f"{min(self.done, self.total)}/{self.total}\n")
         try:
+            if not self._progress_ready:
+                _ensure_parent(self.progress_path)
+                self._progress_ready = True
             write_atomically(self.progress_path, "".join(self._lines))
         except OSError as exc:
             log.warning("cannot write progress to %s (%s); progress reporting is off", self.progress_path, exc)
@@ -105,6 +119,7 @@ class ProgressReporter:
             "evalue": str(evalue if evalue is not None else "")[:MAX_EVALUE_CHARS],
         }
         try:
+            _ensure_parent(self.error_path)
             write_atomically(self.error_path, json.dumps(record) + "\n")
             self.error_written = True
         except OSError as exc:
