@@ -8,8 +8,9 @@ the configuration is parsed strictly there and nothing else happens (no I/O). Th
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
@@ -107,6 +108,26 @@ PROCESS_METADATA: dict[str, Any] = {
 assert set(PROCESS_METADATA["inputs"]) == set(NotebookInputs.model_fields), "metadata and inputs model differ"
 
 
+AUTO_SECRET_NAME_RE = re.compile(r"eurodatacube-.*default")
+AUTO_SECRET_LABEL = ("owner", "edc-my-credentials")
+
+
+def auto_mount_secret_names(secrets: Iterable[dict]) -> tuple[str, ...]:
+    """Names of the Secrets ``auto_mount_secrets`` adds, from the namespace's Secret objects.
+
+    The predecessor's rule: a name matching ``eurodatacube-.*default`` or the label
+    ``owner=edc-my-credentials``. Pure: the manager lists the Secrets (metadata is enough).
+    """
+    names = []
+    for secret in secrets:
+        metadata = secret.get("metadata") or {}
+        name = metadata.get("name") or ""
+        labels = metadata.get("labels") or {}
+        if AUTO_SECRET_NAME_RE.fullmatch(name) or labels.get(AUTO_SECRET_LABEL[0]) == AUTO_SECRET_LABEL[1]:
+            names.append(name)
+    return tuple(sorted(set(names)))
+
+
 class NotebookProcessor(BaseProcessor):
     """The ``execute-notebook`` process: inputs -> one Argo Workflow (built by ``workflow_manifest``)."""
 
@@ -126,7 +147,8 @@ class NotebookProcessor(BaseProcessor):
 
         InvalidInputError (400, names the field) on a bad request. ``extra_env_secrets`` are Secret
         names added as envFrom of the papermill step: the manager passes the namespace's matching
-        Secrets when ``auto_mount_secrets`` is on (see ``argo_papermill.templates.auto_mount_secret_names``).
+        Secrets when ``auto_mount_secrets`` is on (``auto_mount_secret_names`` selects them); ignored
+        when it is off.
         """
         from argo_papermill.translate.notebook import inline_workflow, template_ref_workflow
         from argo_papermill.translate.plan import plan_job

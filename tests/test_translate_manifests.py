@@ -404,3 +404,18 @@ def test_processor_metadata_and_execute() -> None:
 def test_bad_job_id_is_refused() -> None:
     with pytest.raises(ValueError, match="job id"):
         manifest_for({}, {"notebook": "a.ipynb"}, job_id="Bad_Id")
+
+
+def test_auto_mount_secret_names_follow_the_predecessor_rule() -> None:
+    from argo_papermill.processor import auto_mount_secret_names
+
+    secrets = [
+        {"metadata": {"name": "eurodatacube-user-default"}},
+        {"metadata": {"name": "mine", "labels": {"owner": "edc-my-credentials"}}},
+        {"metadata": {"name": "eurodatacube-other"}},
+        {"metadata": {"name": "unrelated", "labels": {"owner": "someone"}}},
+    ]
+    assert auto_mount_secret_names(secrets) == ("eurodatacube-user-default", "mine")
+    names = auto_mount_secret_names(secrets)
+    off = NotebookProcessor({}).workflow_manifest("j", {"notebook": "a.ipynb"}, extra_env_secrets=names)
+    assert "envFrom" not in _containers(off)["papermill"]  # auto_mount_secrets is off
