@@ -25,10 +25,9 @@ from argo_papermill.status_nodes import (
     as_dict,
     as_list,
     as_str,
-    containers_of,
+    container_index,
     decode_nodes,
     format_time,
-    is_hooked,
     node_label,
     output_parameter,
     parse_progress,
@@ -203,12 +202,8 @@ def _progress_units(nodes: dict[str, dict]) -> list[_Unit]:
     superseded = superseded_attempts(nodes)
     claimed: set[str] = set()
     units: list[_Unit] = []
-    for node in nodes.values():
-        if node.get("type") != "Pod":
-            continue
-        containers = containers_of(node, nodes)
-        if not containers:
-            continue
+    for pod_id, containers in container_index(nodes).items():
+        node = nodes[pod_id]
         claimed.update(as_str(c.get("id")) for c in containers)
         if as_str(node.get("id")) in superseded:
             continue
@@ -416,10 +411,11 @@ def _running_message(view: _View) -> str:
     )
     if suspended:
         return f"Suspended at step {', '.join(suspended)}, waiting to be resumed"
+    containers = container_index(view.nodes)
     for node in view.nodes.values():
         if node.get("type") == "Pod" and node.get("phase") == "Running":
             reported = parse_progress(node.get("progress"))
-            is_papermill = _is_papermill(node) or any(_is_papermill(c) for c in containers_of(node, view.nodes))
+            is_papermill = _is_papermill(node) or any(_is_papermill(c) for c in containers.get(node["id"], []))
             if is_papermill and reported and reported[1] > 1:
                 return f"Running papermill: {reported[0]} of {reported[1]} cells done"
     running = [

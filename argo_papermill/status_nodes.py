@@ -75,7 +75,8 @@ def decode_nodes(status: Any) -> dict[str, dict]:
     Argo moves nodes into ``compressedNodes`` (base64 of gzip of the JSON map, ``workflow/packer``)
     when the object grows past 1 MiB. Offloaded nodes (``offloadNodeStatusVersion``) are not in the
     object at all; then, as for anything undecodable, the result is ``{}``. Entries that are not
-    dicts are dropped, and every node gets an ``id`` (its key) when it lacks one.
+    dicts are dropped, a node's ``id`` is always its key (children refer to keys), and fields that
+    must be strings (type, phase, name, ...) are dropped when they are not.
     """
     status = as_dict(status)
     nodes: Any = status.get("nodes")
@@ -97,7 +98,7 @@ def decode_nodes(status: Any) -> dict[str, dict]:
             continue
         if any(k in node and not isinstance(node[k], str) for k in _STRING_FIELDS):
             node = {k: v for k, v in node.items() if k not in _STRING_FIELDS or isinstance(v, str)}
-        out[str(key)] = node if node.get("id") else {**node, "id": str(key)}
+        out[str(key)] = node if node.get("id") == str(key) else {**node, "id": str(key)}
     return out
 
 
@@ -128,11 +129,13 @@ def parse_time(value: Any) -> datetime | None:
     else:
         return None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=timezone.utc)
     try:
-        return parsed.astimezone(timezone.utc)
+        parsed = parsed.astimezone(timezone.utc)
     except (OverflowError, ValueError):
         return None
+    # Go's zero time (0001-01-01) means "unset"; years before 1970 would also not format as 4 digits
+    return parsed if parsed >= EPOCH else None
 
 
 def format_time(value: datetime) -> str:
@@ -154,20 +157,25 @@ def is_hooked(node: dict) -> bool:
     return bool(as_dict(node.get("nodeFlag")).get("hooked"))
 
 
-def containers_of(pod: dict, nodes: dict[str, dict]) -> list[dict]:
-    """The ``Container`` nodes of a containerSet ``Pod`` node (by ``boundaryID`` or as children)."""
-    pod_id = as_str(pod.get("id"))
-    if not pod_id:
-        return []
-    found: dict[str, dict] = {}
-    for child_id in as_list(pod.get("children")):
-        child = nodes.get(child_id) if isinstance(child_id, str) else None
-        if child is not None and child.get("type") == "Container":
-            found[as_str(child.get("id"))] = child
+def container_index(nodes: dict[str, dict]) -> dict[str, list[dict]]:
+    """Pod node id -> its ``Container`` nodes (a containerSet), found by ``boundaryID`` or as children."""
+    index: dict[str, dict[str, dict]] = {}
     for node in nodes.values():
-        if node.get("type") == "Container" and node.get("boundaryID") == pod_id:
-            found[as_str(node.get("id"))] = node
-    return list(found.values())
+        if node.get("type") == "Container" and node.get("boundaryID") in nodes:
+            index.setdefault(node["boundaryID"], {})[node["id"]] = node
+    for node in nodes.values():
+        if node.get("type") != "Pod":
+            continue
+        for child_id in as_list(node.get("children")):
+            child = nodes.get(child_id) if isinstance(child_id, str) else None
+            if child is not None and child.get("type") == "Container":
+                index.setdefault(node["id"], {})[child["id"]] = child
+    return {pod_id: list(found.values()) for pod_id, found in index.items() if nodes[pod_id].get("type") == "Pod"}
+
+
+def containers_of(pod: dict, nodes: dict[str, dict]) -> list[dict]:
+    """The ``Container`` nodes of one containerSet ``Pod`` node (nodes as ``decode_nodes`` returns them)."""
+    return container_index(nodes).get(as_str(pod.get("id")), [])
 
 
 def superseded_attempts(nodes: dict[str, dict]) -> set[str]:

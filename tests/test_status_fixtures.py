@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def _shared() -> Path:
 FIXTURES = _shared() / "fixtures" / "argo-status"
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"Argo status fixtures not found at {FIXTURES}")
 
+TIMESTAMP_RE = re.compile(r"^(19[7-9]\d|[2-9]\d{3})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 JOB_KEYS = {
     "identifier", "process_id", "status", "message", "progress", "created", "started",
     "finished", "updated", "mimetype", "parameters",
@@ -51,8 +53,9 @@ def assert_valid_job(job: dict) -> None:
     assert 0 <= job["progress"] <= 100
     for key in ("created", "started", "updated"):
         assert isinstance(job[key], str)
+        assert TIMESTAMP_RE.match(job[key]), job[key]
         datetime.strptime(job[key], DATETIME_FORMAT)
-    assert job["finished"] is None or datetime.strptime(job["finished"], DATETIME_FORMAT)
+    assert job["finished"] is None or TIMESTAMP_RE.match(job["finished"])
     for key in ("identifier", "process_id", "message", "mimetype", "parameters"):
         assert isinstance(job[key], str)
     assert job["message"]

@@ -11,6 +11,7 @@ import copy
 import gzip
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ def _load_all() -> list[dict]:
 
 
 DOCS = _load_all()
+TIMESTAMP_RE = re.compile(r"^(19[7-9]\d|[2-9]\d{3})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 JOB_KEYS = {"identifier", "process_id", "status", "message", "progress", "created", "started", "finished",
             "updated", "mimetype", "parameters"}  # fmt: skip
 INTERESTING_KEYS = {"phase", "children", "progress", "startedAt", "finishedAt", "message", "type", "outputs",
@@ -62,7 +64,7 @@ weird_phases = st.sampled_from(
     ["Runningg", "", "Unknown", "Omitted", "Skipped", "Pending", "Error", "succeeded", "RUNNING"]
 ) | st.text(max_size=12)
 weird_times = st.sampled_from(
-    ["", "yesterday", "2024-13-45T99:99:99Z", "0000-00-00T00:00:00Z", "9999-12-31T23:59:59Z",
+    ["", "yesterday", "2024-13-45T99:99:99Z", "0000-00-00T00:00:00Z", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z",
      "2024-01-01T00:00:00+14:00", "2024-01-01", "1970-01-01T00:00:00.000000Z"]
 ) | st.text(max_size=30)  # fmt: skip
 weird_progress = st.sampled_from(["0/0", "5/3", "-1/4", "3/", "/", "a/b", "7/20", "20/20", "1/1", " 2 / 4 "]) | (
@@ -125,9 +127,10 @@ def assert_valid_job(job: dict) -> None:
     assert job["status"] in JOB_STATUSES
     assert type(job["progress"]) is int and 0 <= job["progress"] <= 100
     for key in ("created", "started", "updated"):
+        assert TIMESTAMP_RE.match(job[key]), job[key]
         datetime.strptime(job[key], DATETIME_FORMAT)
     if job["finished"] is not None:
-        datetime.strptime(job["finished"], DATETIME_FORMAT)
+        assert TIMESTAMP_RE.match(job["finished"]), job["finished"]
     for key in ("identifier", "process_id", "message", "mimetype", "parameters"):
         assert isinstance(job[key], str)
     json.loads(job["parameters"])
