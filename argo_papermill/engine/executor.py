@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ DEADLINE_MESSAGE = "Step exceeded its deadline"
 RESTART_MESSAGE = ("the local engine restarted while this workflow was running; "
                    "its processes were stopped with the previous engine")
 POD_KINDS = ("container", "script", "containerSet")
+POD_POLL_SECONDS = 0.02  # a pod's status file and progress file are local reads: poll them often
 
 
 def shutdown_pod_message(strategy: str) -> str:
@@ -483,6 +484,8 @@ class WorkflowRun:
             return self._watch_pod(node, resolved, containers, plan, pod)
         finally:
             self.pods.discard(pod)
+            # like a deleted pod: emptyDirs, copied secrets and the runner spec (it holds the env) go away
+            shutil.rmtree(plan.dir, ignore_errors=True)
 
     def _fail_pod(self, node: dict, containers: dict, message: str, phase: str) -> Outcome:
         for cid in containers.values():
@@ -549,7 +552,7 @@ class WorkflowRun:
                     if event.get("event") == "terminated":
                         terminated[event["container"]] = event
                 break
-            time.sleep(self.cfg.poll_seconds)
+            time.sleep(POD_POLL_SECONDS)
         return self._finish_pod(node, template, containers, plan, terminated, reason)
 
     def _finish_pod(self, node, template, containers, plan: PodPlan, terminated: dict, reason: str | None) -> Outcome:

@@ -20,7 +20,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.01
 DEPENDENCY_EXIT_CODE = 64
 
 
