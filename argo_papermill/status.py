@@ -510,7 +510,8 @@ def _times(view: _View, status: str) -> dict[str, str | None]:
         or parse_time(view.status.get("startedAt"))
         or EPOCH
     )
-    started = created if status == ACCEPTED else parse_time(view.status.get("startedAt")) or created
+    # Argo's startedAt has whole seconds: never let it precede the (microsecond) creation time
+    started = created if status == ACCEPTED else max(created, parse_time(view.status.get("startedAt")) or created)
     finished = parse_time(view.status.get("finishedAt")) if status in TERMINAL_STATUSES else None
     seen: list[datetime] = [created, started]
     if finished is not None:

@@ -279,7 +279,7 @@ def test_constructed_workflow(name: str):
     assert message in job["message"]
     assert job_status(workflow) == status and job_progress(workflow) == progress
     assert job["identifier"] == JOB_ID and job["process_id"] == "execute-notebook"
-    assert job["created"] == "2026-11-26T09:59:59.123456Z"
+    assert job["created"] == "2026-11-26T09:59:59.123456Z" and job["started"] >= job["created"]
     if status in ("successful", "failed", "dismissed") and workflow["status"]["finishedAt"]:
         assert job["finished"] == "2026-11-26T10:02:05.000000Z"
     else:

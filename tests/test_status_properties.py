@@ -134,6 +134,7 @@ def assert_valid_job(job: dict) -> None:
     for key in ("identifier", "process_id", "message", "mimetype", "parameters"):
         assert isinstance(job[key], str)
     json.loads(job["parameters"])
+    assert job["created"] <= job["started"] <= job["updated"]
     if job["status"] == "accepted":
         assert job["progress"] == 0 and job["finished"] is None
     if job["status"] == "successful":
