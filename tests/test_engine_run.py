@@ -393,3 +393,20 @@ def test_cluster_only_fields_are_accepted():
         {"name": "a", "nodeSelector": {"a": "b"}, "container": {
             "image": "x", "command": ["true"], "resources": {"limits": {"cpu": "1"}},
             "securityContext": {"privileged": True}}}]}})
+
+
+def test_without_fuse_an_s3_mount_pod_fails_at_once_saying_why(tmp_path):
+    cfg = EngineConfig(data_dir=tmp_path / "d", home=tmp_path / "h", poll_seconds=0.05,
+                       fuse_device=str(tmp_path / "no-fuse"))
+    eng = Engine.acquire(cfg)
+    try:
+        wf = notebook_like("nofuse", "true")
+        containers = wf["spec"]["templates"][0]["containerSet"]["containers"]
+        containers.insert(0, {"name": "s3-mount", "image": "x", "command": ["sh", "-c", "s3fs b /mnt"]})
+        done = wait(eng, submit(eng, wf), timeout=20)
+        assert done["status"]["phase"] == "Error"
+        message = done["status"]["nodes"]["nofuse"]["message"]
+        assert message.startswith("s3-mount: FUSE is unavailable on this machine") and "no-fuse" in message
+        assert by_display(done)["s3-mount"]["phase"] == "Error"
+    finally:
+        eng.close()

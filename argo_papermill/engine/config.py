@@ -30,6 +30,7 @@ class EngineConfig:
     poll_seconds: float = 0.1
     sandbox: str = "auto"  # auto | bwrap | none
     python: str = sys.executable
+    fuse_device: str = "/dev/fuse"  # checked before a pod with an s3-mount container starts
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()

@@ -66,6 +66,10 @@ def plan_pod(
         folder.mkdir(parents=True, exist_ok=True)
     volumes = {v["name"]: v for v in (spec.get("volumes") or []) + (template.get("volumes") or [])}
     raw = _raw_containers(template, pod_dir)
+    if any(c.get("name") == CONTAINER_S3 for c in raw):
+        problem = fuse_problem(cfg.fuse_device)
+        if problem:
+            raise PodError(f"{CONTAINER_S3}: {problem}")
     mounts: dict[str, Mount] = {}
     shared = (template.get("containerSet") or {}).get("volumeMounts") or []
     for container in raw:
@@ -209,8 +213,6 @@ def _runner_container(cfg: EngineConfig, workflow_name: str, pod_name: str, cont
     env["ARGO_WORKFLOW_NAME"] = workflow_name
     env["ARGO_POD_NAME"] = pod_name
     argv = [str(a) for a in (container.get("command") or [])] + [str(a) for a in (container.get("args") or [])]
-    if container["name"] == CONTAINER_S3 and fuse_problem():
-        argv = [cfg.python, "-c", f"import sys; sys.stderr.write({fuse_problem()!r} + '\\n'); sys.exit(1)"]
     return {
         "name": container["name"],
         "argv": argv,
@@ -220,10 +222,10 @@ def _runner_container(cfg: EngineConfig, workflow_name: str, pod_name: str, cont
     }
 
 
-def fuse_problem() -> str | None:
+def fuse_problem(device: str = "/dev/fuse") -> str | None:
     """Why a FUSE mount (s3fs) cannot work here, or None."""
-    if not os.path.exists("/dev/fuse"):
-        return "FUSE is unavailable on this machine: /dev/fuse does not exist, so s3-mount cannot mount the bucket"
+    if not os.path.exists(device):
+        return f"FUSE is unavailable on this machine: {device} does not exist, so the bucket cannot be mounted"
     if shutil.which("s3fs") is None:
         return "FUSE mount impossible: s3fs is not installed (Debian: apt-get install s3fs)"
     if os.geteuid() != 0 and shutil.which("fusermount") is None and shutil.which("fusermount3") is None:

@@ -37,6 +37,7 @@ class Engine:
         self._lock_fd = lock_fd
         self.runs: dict[str, WorkflowRun] = {}
         self._versions: dict[str, int] = {}
+        self._waiting: dict[str, int] = {}
         self._runs_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -123,6 +124,10 @@ class Engine:
         for name in self.store.queued():
             if name in running:
                 continue
+            phase, version = versions.get(name, ("", 0))
+            if free <= 0 and phase == "Pending" and self._waiting.get(name) == version:
+                continue  # still waiting, and nobody patched it since we looked
+            self._waiting[name] = version
             workflow = self.store.get(name)
             if workflow is None:
                 continue
@@ -135,6 +140,7 @@ class Engine:
                     self.store.write_status(name, {"phase": "Pending", "message": POSTPONED_MESSAGE}, {})
                 continue
             free -= 1
+            self._waiting.pop(name, None)
             run = WorkflowRun(self.cfg, self.store, self.library, workflow, on_done=self._done)
             self._versions[name] = versions.get(name, ("", 0))[1]
             with self._runs_lock:
