@@ -544,8 +544,7 @@ def job_from_workflow(workflow: dict) -> dict:
     status = _status(view)
     job = {
         "identifier": _identifier(view),
-        "process_id": as_str(view.labels.get(contract.LABEL_PROCESS_ID))
-        or as_str(as_dict(view.spec.get("workflowTemplateRef")).get("name")),
+        "process_id": as_str(view.labels.get(contract.LABEL_PROCESS_ID)),
         "status": status,
         "message": _message(view, status),
         "progress": _progress(view, status),
