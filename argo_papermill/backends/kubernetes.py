@@ -189,6 +189,7 @@ class MetadataIndex:
         self._lock = threading.Lock()
         self._items: dict[str, dict] = {}
         self._sorted: list[dict] | None = None
+        self._selected: dict[tuple, list[dict]] = {}  # (selector, phases) -> matches of _sorted
         self._rv = ""
         self._healthy = False
         self._thread: threading.Thread | None = None
@@ -205,15 +206,32 @@ class MetadataIndex:
                 self._sorted = newest_first(list(self._items.values()))
             return self._sorted
 
+    def matching(self, selector: str, phases: frozenset[str] | None) -> list[dict]:
+        """``select`` over the snapshot, remembered until the index changes (a page is then O(page))."""
+        metas = self.snapshot()
+        key = (selector, phases)
+        with self._lock:
+            if self._sorted is metas and key in self._selected:
+                return self._selected[key]
+        result = select(metas, selector, phases)
+        with self._lock:
+            if self._sorted is metas:
+                if len(self._selected) > 64:
+                    self._selected.clear()
+                self._selected[key] = result
+        return result
+
     def upsert(self, meta: dict) -> None:
         with self._lock:
             self._items[meta["name"]] = _slim(meta)
             self._sorted = None
+            self._selected = {}
 
     def remove(self, name: str) -> None:
         with self._lock:
             self._items.pop(name, None)
             self._sorted = None
+            self._selected = {}
 
     def close(self) -> None:
         self._stop.set()
@@ -223,6 +241,7 @@ class MetadataIndex:
         with self._lock:
             self._items = {m["name"]: _slim(m) for m in metas}
             self._sorted = None
+            self._selected = {}
             self._rv = rv
 
     def _run(self) -> None:
@@ -408,9 +427,8 @@ class KubernetesBackend:
 
     def list(self, label_selector: str, *, limit: int | None = None, offset: int = 0,
              phases: frozenset[str] | None = None) -> Page:
-        metas = self._call("list", self._index.snapshot)
         extra = label_selector if label_selector and label_selector != self.base_selector else ""
-        matched = select(metas, extra, phases)
+        matched = self._call("list", lambda: self._index.matching(extra, phases))
         window = matched[offset: None if limit is None else offset + limit]
         items = []
         for meta in window:

@@ -245,6 +245,7 @@ def serve(fake: FakeArgoServer | None = None, port: int = 0):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes
 
         def log_message(self, *a):
             pass

@@ -115,6 +115,7 @@ class FakeKube:
         self.pods: dict[tuple[str, str], dict] = {}  # (ns, name) -> pod
         self.pod_logs: dict[tuple[str, str, str], str] = {}  # (ns, pod, container) -> text
         self.record_events = True
+        self._snapshots: dict = {}
         self.validate_workflows = True  # stands in for the CRD schema / a validating admission policy
 
     # ---- test helpers
@@ -269,14 +270,19 @@ class FakeKube:
                     self._bump(key, "MODIFIED", new)
                     return 200, new
                 return 405, status_body(405, "MethodNotAllowed", method)
-            # collection GET
+            # collection GET (the filtered, name-ordered snapshot is kept per resourceVersion, so paging
+            # through it costs per page what an apiserver's range read costs, not a scan of everything)
             sel, fsel = query.get("labelSelector", [""])[0], query.get("fieldSelector", [""])[0]
-            items = sorted((o for k, o in self.objects.items()
-                            if k[:3] == (g, v, plural) and (ns is None or k[3] == ns)
-                            and match_labels(sel, o["metadata"].get("labels") or {})
-                            and all(o["metadata"].get(f.split("=")[0].split(".")[-1]) == f.split("=")[1]
-                                    for f in fsel.split(",") if f)),
-                           key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+            snap_key = (g, v, plural, ns, sel, fsel, self.rv, len(self.objects))
+            items = self._snapshots.get(snap_key)
+            if items is None:
+                items = sorted((o for k, o in self.objects.items()
+                                if k[:3] == (g, v, plural) and (ns is None or k[3] == ns)
+                                and match_labels(sel, o["metadata"].get("labels") or {})
+                                and all(o["metadata"].get(f.split("=")[0].split(".")[-1]) == f.split("=")[1]
+                                        for f in fsel.split(",") if f)),
+                               key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+                self._snapshots = {snap_key: items}
             start = int(base64.b64decode(query["continue"][0])) if query.get("continue") else 0
             limit = int(query.get("limit", ["0"])[0]) or len(items)
             page, meta = items[start:start + limit], {"resourceVersion": str(self.rv)}
@@ -344,6 +350,7 @@ def serve(fake: FakeKube | None = None, port: int = 0):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes
 
         def log_message(self, *a):
             pass
