@@ -52,7 +52,7 @@ def as_list(value: Any) -> list:
 
 
 def _decompress(raw: bytes) -> bytes:
-    """gzip (Argo's default), zlib, or zstd when the ``zstandard`` module happens to be installed."""
+    """gzip (Argo's default), zlib, or zstd/brotli (Argo >= 4.1) when ``zstandard``/``brotli`` is installed."""
     if raw[:2] == b"\x1f\x8b":
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
             data = fh.read(MAX_DECODED_NODES_BYTES + 1)
@@ -63,7 +63,12 @@ def _decompress(raw: bytes) -> bytes:
     elif raw[:1] in (b"{", b"["):
         data = raw
     else:
-        data = zlib.decompressobj().decompress(raw, MAX_DECODED_NODES_BYTES + 1)
+        try:
+            data = zlib.decompressobj().decompress(raw, MAX_DECODED_NODES_BYTES + 1)
+        except zlib.error:
+            import brotli  # type: ignore[import-not-found]  # Argo >= 4.1 may use it; optional here
+
+            data = brotli.decompress(raw)
     if len(data) > MAX_DECODED_NODES_BYTES:
         raise ValueError("compressedNodes too large")
     return data

@@ -173,3 +173,14 @@ def test_compressed_nodes_with_dangling_children_decode():
     workflow = {"metadata": {"name": "wf"}, "status": {"phase": "Running", "compressedNodes": packed}}
     assert decode_nodes(workflow["status"]) == nodes
     assert job_from_workflow(workflow)["status"] == "running"
+
+
+@pytest.mark.parametrize("blob", [b"\x28\xb5\x2f\xfd" + b"\x00" * 12, b"\x1f\x8b\x08garbage", b"\x0b\x02\x80{}\x03",
+                                  b"[1, 2]", b"{not json"])  # fmt: skip
+def test_undecodable_compressed_nodes_degrade_to_the_workflow_phase(blob: bytes):
+    """zstd/brotli (Argo >= 4.1) without their modules, corrupt gzip, non-map JSON: no nodes, no error."""
+    workflow = {"metadata": {"name": "wf"}, "status": {"phase": "Failed", "message": "boom",
+                                                        "compressedNodes": base64.b64encode(blob).decode()}}
+    assert decode_nodes(workflow["status"]) == {}
+    job = job_from_workflow(workflow)
+    assert (job["status"], job["message"]) == ("failed", "boom")
