@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from argo_papermill.engine import artifacts
@@ -30,6 +30,7 @@ from argo_papermill.engine.store import Store
 from argo_papermill.engine.substitute import SubstitutionError, substitute
 from argo_papermill.engine.templates import TemplateLibrary, TemplateNotFound, join_spec
 
+LOGGER = logging.getLogger(__name__)
 DEADLINE_MESSAGE = "Step exceeded its deadline"
 RESTART_MESSAGE = ("the local engine restarted while this workflow was running; "
                    "its processes were stopped with the previous engine")
@@ -109,6 +110,7 @@ class WorkflowRun:
         try:
             self._run()
         except Exception as err:  # noqa: BLE001 - a bug must fail the workflow, not the engine
+            LOGGER.exception("workflow %s: local engine error", self.name)
             self.status.update(phase="Error", message=f"local engine error: {err}", finishedAt=now_rfc3339())
             self.save()
         finally:
@@ -227,6 +229,11 @@ class WorkflowRun:
                 return Outcome(node["id"], outcome.phase, outcome.outputs)
             attempt += 1
 
+    def _set(self, node: dict, key: str, value) -> None:
+        """Change a node under the tree lock (another thread may be serialising the tree)."""
+        with self.tree.lock:
+            node[key] = value
+
     def _copy_outputs(self, target: str, source: str) -> None:
         with self.tree.lock:
             outputs = self.tree.nodes[source].get("outputs")
@@ -299,13 +306,13 @@ class WorkflowRun:
                 message = f"child '{failed.node_id}' failed"
                 self.tree.mark(group_node["id"], failed.phase if failed.phase in COMPLETED else "Failed", message)
                 self.tree.mark(node["id"], failed.phase if failed.phase in COMPLETED else "Failed", message)
-                node["outboundNodes"] = [o for x in outcomes for o in self._outbound(x.node_id)]
+                self._set(node, "outboundNodes", [o for x in outcomes for o in self._outbound(x.node_id)])
                 self.save()
                 return Outcome(node["id"], self.tree.nodes[node["id"]]["phase"])
             self.tree.mark(group_node["id"], "Succeeded")
             previous = [o for x in outcomes for o in self._outbound(x.node_id)]
             outbound = previous
-        node["outboundNodes"] = outbound
+        self._set(node, "outboundNodes", outbound)
         self.tree.mark(node["id"], "Succeeded")
         self.save()
         return Outcome(node["id"], "Succeeded")
@@ -353,7 +360,7 @@ class WorkflowRun:
                 lock.wait(0.5)
         pool.shutdown(wait=True)
         leaves = [name for name in results if not any(name in deps[o] and o in results for o in tasks)]
-        node["outboundNodes"] = [o for name in leaves for o in self._outbound(results[name].node_id)]
+        self._set(node, "outboundNodes", [o for name in leaves for o in self._outbound(results[name].node_id)])
         if failed is None and len(results) < len(tasks):
             failed = Outcome(node["id"], "Failed")
             self.tree.mark(node["id"], "Failed", self.stopping or "not every task could run")
@@ -526,7 +533,7 @@ class WorkflowRun:
             progress = pod.progress()
             if progress != last_progress and parse_progress(progress):
                 last_progress = progress
-                node["progress"] = progress
+                self._set(node, "progress", progress)
                 changed = True
             if reason is None:
                 if self.deleted:
@@ -588,7 +595,7 @@ class WorkflowRun:
         if phase == "Succeeded" and art_error:
             phase, message = "Error", art_error
         if outputs:
-            node["outputs"] = outputs
+            self._set(node, "outputs", outputs)
         self.tree.mark(node["id"], phase, message)
         self.save()
         return Outcome(node["id"], phase, outputs)

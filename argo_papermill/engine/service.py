@@ -11,7 +11,9 @@ is still queued.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ from argo_papermill.engine.executor import WorkflowRun
 from argo_papermill.engine.store import COMPLETED_PHASES, Store
 from argo_papermill.engine.templates import TemplateLibrary
 
+LOGGER = logging.getLogger(__name__)
 POSTPONED_MESSAGE = "Workflow processing has been postponed because too many workflows are already running"
 
 _engines: dict[Path, "Engine"] = {}
@@ -95,12 +98,14 @@ class Engine:
                 continue
             status, nodes = WorkflowRun.interrupted(workflow)
             self.store.write_status(name, status, nodes)
+            shutil.rmtree(self.cfg.data_dir / "pods" / name, ignore_errors=True)  # its sandboxes died with the engine
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self._tick()
             except Exception:  # noqa: BLE001 - keep scheduling; a store hiccup must not kill the engine
+                LOGGER.exception("local engine: scheduling failed; retrying")
                 time.sleep(0.5)
             self._wake.wait(self.cfg.poll_seconds)
             self._wake.clear()
