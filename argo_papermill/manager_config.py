@@ -39,6 +39,9 @@ class ArgoServerSettings(_Strict):
     token_file: str | None = None  # re-read per request
     verify_ssl: bool = True
     ca_cert: str | None = None
+    # The Argo Server API cannot change a workflow's metadata. With this on, annotations (callback
+    # records, the dismiss mark) are patched through the Kubernetes API configured under `kubernetes:`.
+    annotate_via_kubernetes: bool = False
 
     @model_validator(mode="after")
     def _http(self) -> "ArgoServerSettings":

@@ -128,3 +128,45 @@ def test_due_states():
     assert due_states("successful", sub) == ["running", "successful"]
     assert due_states("failed", {"failedUri": "f"}) == ["failed"]
     assert due_states("dismissed", sub) == []
+
+
+def test_argo_server_records_through_the_kubernetes_api_for_several_processes(home, recv):
+    """backend argo-server + annotate_via_kubernetes: both fakes share one store, as both APIs front one cluster."""
+    from fakes import argo_server as fake_argo
+    from fakes import kube as fake_kube
+    from fakes.fixtures import TOKEN
+
+    khttpd, kfake, kurl = fake_kube.serve(fake_kube.FakeKube(token=TOKEN))
+    ahttpd, afake, aurl = fake_argo.serve(fake_argo.FakeArgoServer(token=TOKEN, kube=kfake))
+    ctrl = FakeController(afake, NAMESPACE, home).start()
+
+    def worker():
+        d = manager_def("argo-server", aurl, home, processes=PROCESSES,
+                        kubernetes={"server": kurl, "token": TOKEN})
+        d["argo_server"]["annotate_via_kubernetes"] = True
+        return ArgoManager(d)
+
+    workers = [worker() for _ in range(3)]
+    try:
+        for w in workers:
+            w.start_background()
+        ids = [submit(workers[i % 3], "json", subscriber(recv)) for i in range(3)]
+        wait_for(lambda: len(recv.calls) >= 6)
+        time.sleep(1.0)
+        for w in workers:
+            w.notifier.stop()
+        restarted = worker()
+        restarted.start_background()
+        time.sleep(0.8)
+        restarted.notifier.stop()
+        sent = sorted((b["jobID"], p) for p, b in recv.calls)
+        assert sent == sorted([(j, "/progress") for j in ids] + [(j, "/success") for j in ids])
+        anns = [w["metadata"]["annotations"] for w in kfake.workflows(NAMESPACE)]
+        assert all(a.get("pygeoapi.io/notified-successful") for a in anns)
+        # dismiss through the Argo Server stores the mark through the Kubernetes API, then deletes
+        assert restarted.delete_job(ids[0]) is True
+        assert not [w for w in kfake.workflows(NAMESPACE) if ids[0] in w["metadata"]["name"]]
+    finally:
+        ctrl.stop()
+        ahttpd.shutdown()
+        khttpd.shutdown()

@@ -29,7 +29,13 @@ def make_backend(manager_def: "dict | ManagerConfig") -> "WorkflowBackend":
         from argo_papermill.backends.argo_server import ArgoServerBackend
 
         assert cfg.argo_server is not None
-        return ArgoServerBackend(cfg.argo_server, namespace=cfg.namespace, request_timeout=cfg.request_timeout)
+        patcher = None
+        if cfg.argo_server.annotate_via_kubernetes:
+            from argo_papermill.backends.kubernetes import KubernetesBackend
+
+            patcher = KubernetesBackend(cfg.kubernetes, namespace=cfg.namespace, request_timeout=cfg.request_timeout)
+        return ArgoServerBackend(cfg.argo_server, namespace=cfg.namespace or (patcher.namespace if patcher else None),
+                                 request_timeout=cfg.request_timeout, metadata_patcher=patcher)
     from argo_papermill.backends.local import LocalBackend
 
     return LocalBackend(**cfg.local)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import MutableMapping
 import re
 import secrets
 import threading
@@ -58,9 +59,37 @@ def apply_fields(body: dict, fields: str | None) -> dict:
     return body
 
 
+class KubeView(MutableMapping):
+    """The workflows of a FakeKube as the Argo Server's live store: both APIs see the same objects."""
+
+    def __init__(self, kube):
+        self.kube = kube
+
+    @staticmethod
+    def _key(key):
+        return ("argoproj.io", "v1alpha1", "workflows", key[0], key[1])
+
+    def __getitem__(self, key):
+        return self.kube.objects[self._key(key)]
+
+    def __setitem__(self, key, value):
+        with self.kube.cond:
+            self.kube.objects[self._key(key)] = value
+
+    def __delitem__(self, key):
+        with self.kube.cond:
+            del self.kube.objects[self._key(key)]
+
+    def __iter__(self):
+        return iter([(k[3], k[4]) for k in list(self.kube.objects) if k[2] == "workflows"])
+
+    def __len__(self):
+        return sum(1 for k in list(self.kube.objects) if k[2] == "workflows")
+
+
 class FakeArgoServer:
-    def __init__(self, token: str | None = None, archive: bool = True):
-        self.live: dict[tuple[str, str], dict] = {}
+    def __init__(self, token: str | None = None, archive: bool = True, kube=None):
+        self.live: MutableMapping = KubeView(kube) if kube is not None else {}
         self.archived: dict[str, dict] = {}  # uid -> workflow
         self.token = token
         self.archive_enabled = archive
@@ -69,6 +98,17 @@ class FakeArgoServer:
         self.faults: list[Fault] = []
         self.logs: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (ns, name) -> [(pod, line)]
         self.rv = 0
+
+    def _touch(self, obj: dict) -> None:
+        """A new resourceVersion (from the shared Kubernetes fake's counter when there is one)."""
+        kube = getattr(self.live, "kube", None)
+        if kube is not None:
+            with kube.cond:
+                kube.rv += 1
+                obj["metadata"]["resourceVersion"] = str(kube.rv)
+        else:
+            self.rv += 1
+            obj["metadata"]["resourceVersion"] = str(self.rv)
 
     # ---- helpers shared with the fake controller
     def fail(self, method: str, pattern: str, status: int, message: str = "injected", times: int = -1) -> Fault:
@@ -91,8 +131,7 @@ class FakeArgoServer:
             if obj is None:
                 return None
             fn(obj)
-            self.rv += 1
-            obj["metadata"]["resourceVersion"] = str(self.rv)
+            self._touch(obj)
             if self.archive_enabled and (obj.get("status") or {}).get("phase") in COMPLETED:
                 self.archived[obj["metadata"]["uid"]] = copy.deepcopy(obj)
             return copy.deepcopy(obj)
@@ -100,8 +139,7 @@ class FakeArgoServer:
     def put(self, obj: dict) -> None:
         md = obj["metadata"]
         with self.lock:
-            self.rv += 1
-            md.update(resourceVersion=str(self.rv))
+            self._touch(obj)
             md.setdefault("uid", str(uuid.uuid4()))
             md.setdefault("creationTimestamp", now_rfc3339())
             self.live[(md["namespace"], md["name"])] = obj
@@ -145,8 +183,7 @@ class FakeArgoServer:
                     if (live.get("status") or {}).get("phase") in COMPLETED:
                         return err(400, "cannot shutdown a completed workflow")
                     live.setdefault("spec", {})["shutdown"] = "Stop" if action == "stop" else "Terminate"
-                    self.rv += 1
-                    live["metadata"]["resourceVersion"] = str(self.rv)
+                    self._touch(live)
                     return 200, live
                 if method == "GET":
                     if live is not None:
@@ -206,8 +243,7 @@ class FakeArgoServer:
         md["namespace"] = ns
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = now_rfc3339()
-        self.rv += 1
-        md["resourceVersion"] = str(self.rv)
+        self._touch(wf)
         wf.setdefault("status", {})
         self.live[(ns, md["name"])] = wf
         return 200, wf
