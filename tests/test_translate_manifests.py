@@ -419,3 +419,11 @@ def test_auto_mount_secret_names_follow_the_predecessor_rule() -> None:
     names = auto_mount_secret_names(secrets)
     off = NotebookProcessor({}).workflow_manifest("j", {"notebook": "a.ipynb"}, extra_env_secrets=names)
     assert "envFrom" not in _containers(off)["papermill"]  # auto_mount_secrets is off
+
+
+@pytest.mark.parametrize("name,config,inputs", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_embedded_engine_accepts_every_manifest(name, config, inputs) -> None:
+    """The local engine refuses what it does not implement; it must implement all we generate."""
+    validate = pytest.importorskip("argo_papermill.engine.validate")
+    validate.check_workflow(manifest_for(config, inputs))
+    validate.check_template_spec(template_manifest(NotebookProcessor(config).config)["spec"], "template")

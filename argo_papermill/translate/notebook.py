@@ -235,7 +235,7 @@ def _s3_container(config: ProcessorConfig) -> ContainerNode:
         name=CONTAINER_S3,
         image=s3.image or config.default_image,
         command=["sh", "-c", S3_SCRIPT],
-        args=[CONTAINER_S3, s3.bucket_name, s3.mount_path, s3fs_options(config)],
+        args=[CONTAINER_S3, s3.bucket_name, s3.mount_path, s3fs_options(config), str(s3.mount_timeout_seconds)],
         env=[
             _secret_env("AWS_ACCESS_KEY_ID", s3.secret_name, "username"),
             _secret_env("AWS_SECRET_ACCESS_KEY", s3.secret_name, "password"),

@@ -3,7 +3,7 @@
 Each script is a fixed string: every value (user input or configuration) reaches it only as a
 positional argument after it (``sh -c SCRIPT <name> ARG1 ARG2 ...``), so no value can change what
 the shell parses. They use only POSIX sh and ``papermill``, ``git``, ``s3fs``, ``umount`` /
-``fusermount``, ``mkdir``, ``cp``, ``test``, ``sleep``, so the embedded engine can run them on a
+``fusermount``, ``mkdir``, ``cp``, ``test``, ``sleep`` (and /proc/mounts), so the embedded engine can run them on a
 host whose environment stands in for the image.
 """
 
@@ -38,8 +38,9 @@ data_dir=${{10}}; output_root=${{11}}
 mkdir -p {OUTPUTS_DIR}
 if [ "$s3_wait" != 0 ]; then
   waited=0
-  while ! test -e {S3_MOUNTED_MARKER}; do
+  while :; do
     if test -e {S3_FAILED_MARKER}; then echo "papermill: the S3 mount failed" >&2; exit 70; fi
+    if test -e {S3_MOUNTED_MARKER}; then break; fi
     if [ "$waited" -ge "$s3_wait" ]; then echo "papermill: no S3 mount after $s3_wait s" >&2; exit 70; fi
     sleep 1; waited=$((waited + 1))
   done
@@ -81,24 +82,43 @@ fi
 git -C "{GIT_CHECKOUT_DIR}" log -1 --format='git-checkout: at %H %s'
 """
 
-# s3-mount step. $1 bucket, $2 mount path, $3 s3fs options (comma separated, from configuration).
-# Credentials: env AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from a Secret (s3fs reads them).
-# Argo never signals this container (every container of a containerSet is a main container), so it
-# waits for papermill's done marker, unmounts and exits 0 by itself.
+# s3-mount step. $1 bucket, $2 mount path, $3 s3fs options (comma separated, from configuration),
+# $4 seconds to wait for the mount. Credentials: env AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from a
+# Secret (s3fs reads them). s3fs runs in the foreground as a child, so its end is noticed: s3fs
+# checks the bucket only after mounting and then exits (even with status 0), so "mounted" means
+# "listed in /proc/mounts while s3fs lives". Argo never signals this container (every container of
+# a containerSet is a main container), so it waits for papermill's done marker, unmounts and exits 0
+# by itself; if s3fs ends first it writes the failed marker and exits 1.
 S3_SCRIPT: Final = f"""set -u
-bucket=$1; mnt=$2; opts=$3
+bucket=$1; mnt=$2; opts=$3; wait_s=$4
 mkdir -p -- "$mnt" {OUTPUTS_DIR}
-if ! s3fs "$bucket" "$mnt" -o "$opts"; then
-  echo "s3-mount: mounting bucket $bucket failed" >&2
-  : > {S3_FAILED_MARKER}
-  exit 1
-fi
+mounted() {{
+  while read -r _dev mp fstype _rest; do
+    if [ "$mp" = "$mnt" ] && [ "$fstype" = fuse.s3fs ]; then return 0; fi
+  done < /proc/mounts
+  return 1
+}}
+unmount() {{ umount "$mnt" 2>/dev/null || fusermount -u "$mnt" 2>/dev/null || fusermount3 -u "$mnt" 2>/dev/null; }}
+failed() {{ echo "s3-mount: $1" >&2; : > {S3_FAILED_MARKER}; unmount; exit 1; }}
+s3fs "$bucket" "$mnt" -f -o "$opts" &
+pid=$!
+trap 'unmount; exit 143' TERM
+trap 'unmount; exit 130' INT
+waited=0
+until mounted; do
+  kill -0 "$pid" 2>/dev/null || failed "s3fs could not mount bucket $bucket"
+  [ "$waited" -lt "$wait_s" ] || failed "bucket $bucket not mounted after $wait_s s"
+  sleep 1; waited=$((waited + 1))
+done
 : > {S3_MOUNTED_MARKER}
 echo "s3-mount: bucket $bucket mounted at $mnt"
-while ! test -e {PAPERMILL_DONE_MARKER}; do sleep 1; done
-sleep 1
-umount "$mnt" 2>/dev/null || fusermount -u "$mnt" 2>/dev/null || fusermount3 -u "$mnt" 2>/dev/null \\
-  || echo "s3-mount: could not unmount $mnt" >&2
+while ! test -e {PAPERMILL_DONE_MARKER}; do
+  kill -0 "$pid" 2>/dev/null || failed "s3fs ended before papermill did (bucket unreachable or credentials refused?)"
+  sleep 1
+done
+unmount || echo "s3-mount: could not unmount $mnt" >&2
+wait "$pid" 2>/dev/null
+echo "s3-mount: unmounted $mnt"
 exit 0
 """
 
