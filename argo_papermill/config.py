@@ -245,6 +245,9 @@ class ProcessorConfig(_Strict):
             and self.default_timeout_seconds > self.max_timeout_seconds
         ):
             raise ValueError("default_timeout_seconds must not exceed max_timeout_seconds")
+        braces = _argo_syntax(self.model_dump(exclude={"name"}))
+        if braces:
+            raise ValueError(f"{braces}: must not contain '{{{{' or '}}}}' (Argo would read it as an expression)")
         if len(self.extra_volumes) != len({v.get("name") for v in self.extra_volumes}):
             raise ValueError("extra_volumes: volume names must be unique")
         return self
@@ -265,6 +268,23 @@ class ProcessorConfig(_Strict):
     @property
     def pod_group(self) -> int:
         return 100 if self.run_as_group is None else self.run_as_group
+
+
+def _argo_syntax(value: Any, path: str = "") -> str | None:
+    """The path of the first string holding Argo's ``{{`` / ``}}``, if any."""
+    if isinstance(value, str):
+        return path or "value" if ("{{" in value or "}}" in value) else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _argo_syntax(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
 
 
 def strict_k8s_object(model: type, data: Any, where: str) -> dict[str, Any]:

@@ -32,6 +32,8 @@ from argo_papermill.errors import ConfigurationError
         ({"run_as_user": -1}, "run_as_user"),
         ({"log_output": "sometimes"}, "log_output"),
         ({"conda_store_groups": ["../x"]}, "conda_store_groups"),
+        ({"output_directory": "/out/{{workflow.name}}"}, "output_directory: must not contain '{{'"),
+        ({"extra_volumes": [{"name": "a", "hostPath": {"path": "/{{x}}"}}]}, "extra_volumes.0.hostPath.path"),
     ],
 )
 def test_bad_configuration_names_the_key(processor_def, needle) -> None:

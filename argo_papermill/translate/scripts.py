@@ -91,7 +91,7 @@ git -C "{GIT_CHECKOUT_DIR}" log -1 --format='git-checkout: at %H %s'
 # by itself; if s3fs ends first it writes the failed marker and exits 1.
 S3_SCRIPT: Final = f"""set -u
 bucket=$1; mnt=$2; opts=$3; wait_s=$4
-mkdir -p -- "$mnt" {OUTPUTS_DIR}
+mkdir -p -- "$mnt"
 mounted() {{
   while read -r _dev mp fstype _rest; do
     if [ "$mp" = "$mnt" ] && [ "$fstype" = fuse.s3fs ]; then return 0; fi
