@@ -106,5 +106,11 @@ def test_every_key_is_documented() -> None:
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    from argo_papermill.config import GitRepoConfig, S3Config
+
     for key in ProcessorConfig.model_fields:
         assert f"`{key}`" in doc, key
+    for key in S3Config.model_fields:
+        assert f"`s3.{key}`" in doc, key
+    for key in GitRepoConfig.model_fields:
+        assert key in doc.split("`checkout_git_repo` |")[1].split("\n")[0], key

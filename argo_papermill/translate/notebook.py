@@ -21,8 +21,6 @@ from hera.workflows.models import (
     EnvFromSource,
     EnvVar,
     EnvVarSource,
-    LocalObjectReference,
-    Metadata,
     NodeAffinity,
     NodeSelector,
     NodeSelectorRequirement,
@@ -56,7 +54,6 @@ from argo_papermill.contract import (
     CONTAINER_S3,
     ENV_ERROR_FILE,
     ERROR_RECORD_PATH,
-    GIT_CHECKOUT_DIR,
     JOB_HOME,
     LABEL_MANAGED_BY,
     LABEL_VERSION,
@@ -213,7 +210,6 @@ def _git_container(config: ProcessorConfig) -> ContainerNode:
         args=[CONTAINER_GIT, git.url, param(p.P_GIT_REVISION)],
         env=env,
         volume_mounts=[VolumeMount(name=GIT_VOLUME, mount_path=JOB_HOME + "/git")],
-        security_context=_user_context(config),
     )
 
 
@@ -247,10 +243,6 @@ def _s3_container(config: ProcessorConfig) -> ContainerNode:
         volume_mounts=[VolumeMount(name=S3_VOLUME, mount_path=s3.mount_path, mount_propagation="Bidirectional")],
         security_context=SecurityContext(privileged=True, run_as_user=0, run_as_group=0),
     )
-
-
-def _user_context(config: ProcessorConfig) -> SecurityContext | None:
-    return None  # the pod-level securityContext applies; kept as a hook for per-container overrides
 
 
 def papermill_args(config: ProcessorConfig) -> list[str]:
