@@ -60,11 +60,16 @@ def test_bad_json_bad_config_and_unknown_process(tmp_path: Path) -> None:
     result = runner.invoke(main, ["render", "--inputs", "{not json"])
     assert result.exit_code != 0 and "not valid JSON" in result.output
     config = tmp_path / "c.yml"
-    config.write_text("resources:\n  execute-notebook:\n    type: process\n    processor:\n      defualt_image: x\n")
+    config.write_text("resources:\n  execute-notebook:\n    type: process\n    processor:\n"
+                      "      name: argo_papermill.NotebookProcessor\n      defualt_image: x\n"
+                      "  hello:\n    type: process\n    processor:\n      name: HelloWorld\n")
     result = runner.invoke(main, ["render", "--inputs", '{"notebook": "a"}', "--config", str(config)])
     assert result.exit_code != 0 and "defualt_image" in result.output
     result = runner.invoke(main, ["render", "--inputs", '{"notebook": "a"}', "--config", str(config), "--process", "x"])
     assert result.exit_code != 0 and "'x'" in result.output
+    result = runner.invoke(main, ["render", "--inputs", '{"notebook": "a"}', "--config", str(config), "--process",
+                                  "hello"])
+    assert result.exit_code != 0 and "HelloWorld" in result.output
     result = runner.invoke(main, ["render", "--inputs", '{"notebook": "a"}', "--job-id", "UPPER"])
     assert result.exit_code != 0 and "job id" in result.output
     assert not isinstance(result.exception, (ValueError, KeyError))

@@ -25,6 +25,11 @@ def processor_definition(config_file: Path | None, process: str) -> dict:
     processor = resource.get("processor")
     if not isinstance(processor, dict):
         raise click.ClickException(f"{config_file}: resources.{process} has no 'processor' block")
+    if str(processor.get("name", "")).rsplit(".", 1)[-1] != "NotebookProcessor":
+        raise click.ClickException(
+            f"{config_file}: resources.{process} uses processor {processor.get('name')!r}, "
+            "not argo_papermill.NotebookProcessor"
+        )
     return processor
 
 
