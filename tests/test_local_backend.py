@@ -100,14 +100,18 @@ def test_patch_shutdown_stops_and_delete_kills(backend):
     backend.patch("long", {"spec": {"shutdown": "Stop"}})
     stopped = wait_phase(backend, "long")
     assert stopped["status"]["message"] == "Stopped with strategy 'Stop'"
-    backend.create(wf("long2", "sleep 61"))
+    # a process in its own session (as jupyter starts kernels) dies with the pod's sandbox too
+    backend.create(wf("long2", "setsid sleep 63 & sleep 61"))
     wait_phase(backend, "long2", phases=("Running",))
-    time.sleep(0.3)
+    deadline = time.time() + 10
+    while time.time() < deadline and not (_running("sleep 61") and _running("sleep 63")):
+        time.sleep(0.05)
+    assert _running("sleep 61") and _running("sleep 63")
     backend.delete("long2")
     deadline = time.time() + 10
-    while time.time() < deadline and _running("sleep 61"):
+    while time.time() < deadline and (_running("sleep 61") or _running("sleep 63")):
         time.sleep(0.1)
-    assert not _running("sleep 61")
+    assert not _running("sleep 61") and not _running("sleep 63")
 
 
 def _running(needle: str) -> bool:
