@@ -82,15 +82,12 @@ def workflow_name(job_id: str) -> str:
 
 
 def client_error(exc: BackendError, *, submitting: bool = False) -> ProcessorExecuteError:
-    """A backend error as the client-visible pygeoapi error."""
+    """A backend error as the client-visible pygeoapi error (403, 400 with the API's reason, else 503)."""
     if isinstance(exc, Forbidden):
         return BackendForbiddenError(exc.reason)
-    if isinstance(exc, Rejected) and submitting:
-        return SubmissionRejectedError(exc.reason)
-    if isinstance(exc, Unavailable):
-        return BackendUnavailableError(exc.reason)
-    return BackendUnavailableError(exc.reason) if not isinstance(exc, Rejected) else SubmissionRejectedError(
-        exc.reason)
+    if isinstance(exc, Rejected):
+        return SubmissionRejectedError(exc.reason) if submitting else InvalidInputError(exc.reason)
+    return BackendUnavailableError(exc.reason)
 
 
 def _now() -> str:

@@ -3,6 +3,7 @@ backed by the fake Kubernetes API, the fake controller and real papermill result
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -264,3 +265,27 @@ def test_api_unreachable_is_503(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_cli_submit_jobs_logs(env):
+    from click.testing import CliRunner
+
+    from argo_papermill.cli import main
+
+    runner = CliRunner()
+    out = runner.invoke(main, ["submit", "--url", env["url"], "--process", "scenario", "-i", "scenario=json",
+                               "-i", "x=2", "--wait"])
+    assert out.exit_code == 0, out.output
+    job_id, result = out.output.split("\n", 1)
+    assert result.strip() == "42"
+    listed = runner.invoke(main, ["jobs", "--url", env["url"], "--limit", "50", "--status", "successful",
+                                  "--process", "scenario", "--json"])
+    assert listed.exit_code == 0 and job_id in [j["jobID"] for j in json.loads(listed.output)]
+    one = runner.invoke(main, ["jobs", "--url", env["url"], job_id])
+    assert json.loads(one.output)["status"] == "successful"
+    bad = runner.invoke(main, ["submit", "--url", env["url"], "--process", "scenario", "-i", "scenario=nope"])
+    assert bad.exit_code != 0 and "400" in bad.output and "scenario" in bad.output
+    held = runner.invoke(main, ["submit", "--url", env["url"], "--process", "scenario", "-i", "scenario=hold"])
+    wait_job(env, held.output.strip(), want=("running",))
+    logs = runner.invoke(main, ["logs", "--url", env["url"], held.output.strip()])
+    assert logs.exit_code == 0 and "Cell 1/2" in logs.output
