@@ -410,3 +410,15 @@ def test_without_fuse_an_s3_mount_pod_fails_at_once_saying_why(tmp_path):
         assert by_display(done)["s3-mount"]["phase"] == "Error"
     finally:
         eng.close()
+
+
+@needs_bwrap
+def test_ttl_strategy_deletes_finished_workflows(engine):
+    wf = {"metadata": {"name": "ttl-x"}, "spec": {"entrypoint": "t", "ttlStrategy": {"secondsAfterCompletion": 0},
+                                                  "templates": [{"name": "t", "container": {"command": ["true"]}}]}}
+    name = submit(engine, wf)
+    deadline = time.time() + 20
+    while time.time() < deadline and engine.store.get(name) is not None:
+        time.sleep(0.1)
+    assert engine.store.get(name) is None
+    assert not (engine.cfg.data_dir / "logs" / name).exists()

@@ -130,9 +130,13 @@ def serve(config_file: Path | None, host: str, port: int, data_dir: Path, thread
     try:
         shown = str(notebook.relative_to(Path.cwd().resolve()))  # relative paths start at the job home
     except ValueError:
-        shown = str(notebook)
+        shown = str(notebook)  # an absolute host path works as it is
     click.echo(f"argo-papermill serving {url} (config {config_file}, data {data_dir})")
-    click.echo(f"Run the hello notebook:\n{curl_example(url, shown)}", err=False)
+    if notebook.exists():
+        click.echo(f"Run the hello notebook:\n{curl_example(url, shown)}")
+    else:
+        click.echo(f"Run a notebook (a path relative to {Path.cwd()}, or an absolute one):\n"
+                   f"{curl_example(url, 'my-notebook.ipynb')}")
     sys.stdout.flush()
     env = {**os.environ, "PYGEOAPI_CONFIG": str(config_file), "PYGEOAPI_OPENAPI": str(openapi_file)}
     gunicorn = Path(sys.executable).parent / "gunicorn"

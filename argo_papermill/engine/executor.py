@@ -14,6 +14,7 @@ import copy
 import json
 import logging
 import shutil
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from argo_papermill.engine.substitute import SubstitutionError, substitute
 from argo_papermill.engine.templates import TemplateLibrary, TemplateNotFound, join_spec
 
 LOGGER = logging.getLogger(__name__)
+HOST_NAME = socket.gethostname()
 DEADLINE_MESSAGE = "Step exceeded its deadline"
 RESTART_MESSAGE = ("the local engine restarted while this workflow was running; "
                    "its processes were stopped with the previous engine")
@@ -155,7 +157,8 @@ class WorkflowRun:
         message = root.get("message", "")
         if phase != "Succeeded" and self.shutdown:
             message = stopped_message(self.shutdown)
-        self.status.update(phase=phase, finishedAt=now_rfc3339())
+        self.status.update(phase=phase, finishedAt=now_rfc3339(), conditions=[
+            {"type": "PodRunning", "status": "False"}, {"type": "Completed", "status": "True"}])
         if message and phase != "Succeeded":
             self.status["message"] = message
         self.save()
@@ -516,6 +519,7 @@ class WorkflowRun:
                 changed = True
                 kind = event.get("event")
                 if kind == "runner-started" and node["phase"] == "Pending":
+                    self._set(node, "hostNodeName", HOST_NAME)
                     self.tree.mark(node["id"], "Running", "")
                 elif kind == "started" and event["container"] in containers:
                     self.tree.mark(containers[event["container"]], "Running")

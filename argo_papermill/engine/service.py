@@ -41,6 +41,8 @@ class Engine:
         self.runs: dict[str, WorkflowRun] = {}
         self._versions: dict[str, int] = {}
         self._waiting: dict[str, int] = {}
+        self._ttl_due: dict[str, float | None] = {}
+        self._last_ttl = 0.0
         self._runs_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -169,28 +171,34 @@ class Engine:
         self._wake.set()
 
     def _expire_ttl(self, versions: dict[str, tuple[str, int]]) -> None:
-        """ttlStrategy: delete finished workflows whose time is up (checked at most every few seconds)."""
-        now = time.time()
-        if now - getattr(self, "_last_ttl", 0) < 5:
-            return
-        self._last_ttl = now
+        """ttlStrategy: delete finished workflows whose time is up (each finished workflow is read once)."""
         import calendar
 
+        now = time.time()
+        if now - self._last_ttl < 1:
+            return
+        self._last_ttl = now
+        for name in [n for n in self._ttl_due if n not in versions]:
+            del self._ttl_due[n]
         for name, (phase, _) in versions.items():
             if phase not in COMPLETED_PHASES:
                 continue
-            workflow = self.store.get(name)
-            ttl = ((workflow or {}).get("spec") or {}).get("ttlStrategy")
-            if not workflow or not ttl:
-                continue
-            finished = (workflow.get("status") or {}).get("finishedAt")
-            if not finished:
-                continue
-            seconds = ttl.get("secondsAfterSuccess" if phase == "Succeeded" else "secondsAfterFailure")
-            if seconds is None:
-                seconds = ttl.get("secondsAfterCompletion")
-            if seconds is None:
-                continue
-            done_at = calendar.timegm(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ"))
-            if now >= done_at + int(seconds):
+            if name not in self._ttl_due:
+                workflow = self.store.get(name)
+                spec = (workflow or {}).get("spec") or {}
+                ttl = spec.get("ttlStrategy") or ((workflow or {}).get("status", {}).get(
+                    "storedWorkflowTemplateSpec") or {}).get("ttlStrategy")
+                finished = ((workflow or {}).get("status") or {}).get("finishedAt")
+                seconds = None
+                if ttl and finished:
+                    seconds = ttl.get("secondsAfterSuccess" if phase == "Succeeded" else "secondsAfterFailure")
+                    if seconds is None:
+                        seconds = ttl.get("secondsAfterCompletion")
+                self._ttl_due[name] = (calendar.timegm(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")) + int(seconds)
+                                       if seconds is not None else None)
+            due = self._ttl_due[name]
+            if due is not None and now >= due:
                 self.store.delete(name)
+                for folder in ("logs", "pods"):
+                    shutil.rmtree(self.cfg.data_dir / folder / name, ignore_errors=True)
+                self._ttl_due.pop(name, None)
