@@ -134,6 +134,9 @@ class FakeController:
         if param(wf, "scenario") == "hold":
             return
         fut = self._runs.get(name)
+        if fut is None and param(wf, "notebook"):  # a NotebookProcessor workflow: run its notebook for real
+            self._runs[name] = self._pool.submit(self.run_notebook_workflow, wf)
+            return
         if fut is None:
             annotations = wf["metadata"].get("annotations") or {}
             results_dir = self.local_path(annotations[contract.ANNOTATION_RESULTS_DIRECTORY])
@@ -143,6 +146,44 @@ class FakeController:
         if fut.done():
             ok = fut.result()
             self._mutate(name, self._succeeded if ok else self._failed)
+
+    _env_lock = threading.Lock()
+
+    def run_notebook_workflow(self, wf: dict) -> bool:
+        """What the papermill container of NotebookProcessor's workflow does, on this machine.
+
+        The workflow parameters (pod paths) are mapped to ``home_dir``; ``parameters`` is papermill's
+        base64 YAML (``-b``). True when the notebook succeeded.
+        """
+        import base64
+        import os
+
+        import papermill
+        import yaml
+
+        nb = self.local_path(param(wf, "notebook"))
+        results = self.local_path(param(wf, "results-directory"))
+        out = self.local_path(param(wf, "output-notebook")) if param(wf, "output-notebook") else \
+            results / (nb.stem + "_result.ipynb")
+        cwd = self.local_path(param(wf, "cwd")) if param(wf, "cwd") else nb.parent
+        raw = param(wf, "parameters")
+        parameters = yaml.safe_load(base64.b64decode(raw)) if raw else {}
+        results.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with self._env_lock:  # the kernel inherits the environment at its start
+            old = os.environ.get("RESULTS_DIRECTORY")
+            os.environ["RESULTS_DIRECTORY"] = str(results)
+            try:
+                papermill.execute_notebook(str(nb), str(out), parameters=parameters or {}, cwd=str(cwd),
+                                           kernel_name=param(wf, "kernel") or None, progress_bar=False)
+                return True
+            except papermill.PapermillExecutionError:
+                return False
+            finally:
+                if old is None:
+                    os.environ.pop("RESULTS_DIRECTORY", None)
+                else:
+                    os.environ["RESULTS_DIRECTORY"] = old
 
     # ---- transitions (run inside store.mutate)
     @staticmethod
