@@ -154,21 +154,29 @@ def test_full_inputs_set_every_input() -> None:
 
 
 @pytest.mark.parametrize("name,config,inputs", VARIANTS, ids=[v[0] for v in VARIANTS])
-def test_manifest_valid_strict_crd_lint_roundtrip(argo_crd_validator, name, config, inputs) -> None:
+def test_manifest_valid_against_strict_crd(argo_crd_validator, name, config, inputs) -> None:
+    assert crd_errors(argo_crd_validator, manifest_for(config, inputs)) == []
+    assert crd_errors(argo_crd_validator, template_manifest(NotebookProcessor(config).config)) == []
+
+
+@pytest.mark.parametrize("name,config,inputs", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_manifest_lints_clean_and_round_trips(name, config, inputs) -> None:
+    from hera.workflows import WorkflowTemplate
+
+    from argo_papermill.templates import dump_yaml
+
     manifest = manifest_for(config, inputs)
-    assert crd_errors(argo_crd_validator, manifest) == []
     template = template_manifest(NotebookProcessor(config).config)
-    assert crd_errors(argo_crd_validator, template) == []
     assert lint(manifest, template) == []
     assert lint(template) == []
-    # hera round trip, both through the wrapper and the generated model
+    # hera round trip, both through the wrapper and the generated model, and through our YAML
     assert Workflow.from_dict(manifest).to_dict() == manifest
     model = m.Workflow.model_validate(manifest)
     assert model.model_dump(by_alias=True, exclude_none=True, mode="json") == manifest
-    # and through YAML, as the render command prints it
-    from argo_papermill.templates import dump_yaml
-
     assert yaml.safe_load(dump_yaml(manifest)) == manifest
+    assert WorkflowTemplate.from_dict(template).to_dict() == template
+    tmodel = m.WorkflowTemplate.model_validate(template)
+    assert tmodel.model_dump(by_alias=True, exclude_none=True, mode="json") == template
     assert "namespace" not in manifest["metadata"]
 
 
