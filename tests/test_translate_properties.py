@@ -188,3 +188,25 @@ def test_credentials_never_in_manifest(user: str, password: str, mode: bool) -> 
                 if re.search(r"PASSWORD|SECRET|KEY_ID|USERNAME", env["name"]):
                     assert "value" not in env and "secretKeyRef" in env["valueFrom"]
         assert "git-cred" in text or mode  # referenced by name (inline)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=300)),
+    lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(st.text(max_size=10), children, max_size=5)),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(params=st.dictionaries(st.text(max_size=20), json_values, max_size=30), notebook=plausible)
+def test_parameters_annotation_is_small_valid_json(params: dict, notebook: str) -> None:
+    manifest = _manifest("inline", {"notebook": notebook + ".ipynb", "parameters_json": params})
+    assume(manifest is not None)
+    text = manifest["metadata"]["annotations"]["pygeoapi.io/parameters"]
+    assert len(text.encode()) <= 4096
+    data = json.loads(text)
+    assert data["notebook"] == notebook + ".ipynb"
+    if "parameters_json" in data:
+        for key in data["parameters_json"]:
+            if re.search(r"secret|key|password|token|credential", key, re.I):
+                assert data["parameters_json"][key] == "*"
