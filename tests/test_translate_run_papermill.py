@@ -199,3 +199,64 @@ def test_git_checkout_step_clones_revision_and_marks_done_on_failure(tmp_path: P
     proc = pod.run("git-checkout")
     assert proc.returncode != 0 and "nope" in proc.stderr
     assert (pod.workspace / "papermill-done").exists()  # papermill never runs: s3-mount must still end
+
+
+
+def _serve_repo_with_auth(root: Path, user: str, password: str):
+    import base64
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    seen: list[str] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.headers.get("Authorization") or "")
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_git_checkout_uses_secret_credentials_over_http(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    _git("init", "-q", "-b", "main", cwd=work)
+    (work / "algo.py").write_text("print('hi')\n")
+    _git("add", "algo.py", cwd=work)
+    _git("commit", "-qm", "init", cwd=work)
+    served = tmp_path / "served"
+    served.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(served / "algo.git")], check=True)
+    subprocess.run(["git", "update-server-info"], cwd=served / "algo.git", check=True)
+    server, seen = _serve_repo_with_auth(served, "alice", "s3cr3t-pw")
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/algo.git"
+        config = {"checkout_git_repo": {"url": url, "secret_name": "git-credentials"}}
+        for password, ok in (("s3cr3t-pw", True), ("wrong", False)):
+            sub = tmp_path / ("good" if ok else "bad")
+            sub.mkdir()
+            pod = _pod(sub, config, {"notebook": "a.ipynb"})
+            assert "s3cr3t-pw" not in json.dumps(pod.manifest)
+            # what the Secret's keys username/password become in the container
+            proc = pod.run("git-checkout", extra_env={"GIT_USERNAME": "alice", "GIT_PASSWORD": password})
+            assert (proc.returncode == 0) is ok, proc.stderr
+            assert (pod.home / "git" / "algorithm" / "algo.py").exists() is ok
+            assert (pod.workspace / "papermill-done").exists() is not ok
+            assert "s3cr3t-pw" not in proc.stdout + proc.stderr
+        assert any(h.startswith("Basic ") for h in seen)
+    finally:
+        server.shutdown()
