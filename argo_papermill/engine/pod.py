@@ -233,6 +233,22 @@ def fuse_problem(device: str = "/dev/fuse") -> str | None:
     return None
 
 
+def host_root_args() -> list[str]:
+    """The host's filesystem as the sandbox's, entry by entry under a fresh root.
+
+    Binding each top-level entry (rather than ``/`` itself) keeps new top-level mount points such as
+    ``/workspace`` on the sandbox's own root instead of creating them on the host.
+    """
+    args: list[str] = []
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        path = f"/{entry.name}"
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(path), path]
+        else:
+            args += ["--dev-bind", path, path]
+    return args
+
+
 class PodProcess:
     """The running sandbox of one pod: start, watch events and progress, stop."""
 
@@ -255,7 +271,7 @@ class PodProcess:
         runner = [self.cfg.python, "-m", "argo_papermill.engine.runner"]
         spec_file = self.plan.dir / "runner.json"
         if bwrap:
-            argv = [bwrap, "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent"]
+            argv = [bwrap, *host_root_args(), "--unshare-pid", "--die-with-parent"]
             for mount in self.plan.mounts:
                 argv += ["--ro-bind" if mount.read_only else "--bind", str(mount.host), mount.path]
             argv += ["--", *runner, str(spec_file)]
