@@ -54,6 +54,7 @@ STATUS_PHASES: dict[str, frozenset[str]] = {
     "dismissed": frozenset(),  # a dismissed job is deleted at once
 }
 PROGRESS_MEMORY = 10_000
+LOCAL_JOBS = 1000  # jobs of ordinary (non-workflow) processors kept in memory
 CREATE_ATTEMPTS = 3
 
 
@@ -106,12 +107,17 @@ class ArgoManager(BaseManager):
     def __init__(self, manager_def: dict):
         super().__init__(manager_def)
         self.config: ManagerConfig = load_manager_config(manager_def)
+        # pygeoapi's schema requires output_dir; results live where jobs write them (and in memory for
+        # ordinary processors), so pygeoapi's handlers must not write (or fail on a missing folder) there
+        self.output_dir = None
         self.is_async = True
         self.supports_subscribing = True
         self._backend = None
         self._backend_lock = threading.Lock()
         self._progress: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._progress_lock = threading.Lock()
+        self._local_jobs: collections.OrderedDict[str, dict] = collections.OrderedDict()
+        self._local_lock = threading.Lock()
         self.notifier = Notifier(lambda: self.backend, self._job, self._allow_internal, self.config.callbacks,
                                  result_fn=self.get_job_result)
 
@@ -166,12 +172,32 @@ class ArgoManager(BaseManager):
 
     # ------------------------------------------------------------ pygeoapi store hooks (Argo is the store)
     def add_job(self, job_metadata: dict) -> str:
-        """Nothing to store: the Workflow created by the handler is the job record."""
+        """Workflow jobs: nothing to store, the Workflow is the record.
+
+        Jobs of ordinary pygeoapi processors (HelloWorld, ...) run in this process with pygeoapi's own
+        handlers; they are kept in a small in-memory table so that their status, result and dismiss work
+        (in this process, not listed by ``get_jobs``, gone after a restart).
+        """
+        p = getattr(self, "processor", None)
+        if p is not None and not self._is_workflow_processor(p):
+            with self._local_lock:
+                self._local_jobs[job_metadata["identifier"]] = {**job_metadata, "parameters": None}
+                while len(self._local_jobs) > LOCAL_JOBS:
+                    self._local_jobs.popitem(last=False)
         return job_metadata["identifier"]
 
     def update_job(self, job_id: str, update_dict: dict) -> bool:
-        """Nothing to store: status is read from the Workflow (pygeoapi's handlers call this for plain processors)."""
+        """Workflow jobs: status is read from the Workflow; ordinary processors' jobs: the in-memory table."""
+        with self._local_lock:
+            job = self._local_jobs.get(job_id)
+            if job is not None:
+                job.update(update_dict)
         return True
+
+    def _local_job(self, job_id: str) -> dict | None:
+        with self._local_lock:
+            job = self._local_jobs.get(job_id)
+            return {k: v for k, v in job.items() if k != "_outputs"} if job is not None else None
 
     # ------------------------------------------------------------ execution
     @staticmethod
@@ -191,8 +217,10 @@ class ArgoManager(BaseManager):
                               subscriber: Subscriber | None = None,
                               requested_response: str | None = RequestedResponse.raw.value):
         if not self._is_workflow_processor(p):
-            return super()._execute_handler_sync(p, job_id, data_dict, requested_outputs, subscriber,
-                                                 requested_response)
+            mimetype, outputs, status = super()._execute_handler_sync(p, job_id, data_dict, requested_outputs,
+                                                                      subscriber, requested_response)
+            self.update_job(job_id, {"_outputs": (mimetype, outputs)})
+            return mimetype, outputs, status
         self.submit(p, job_id, data_dict, subscriber)
         job = self.wait(job_id, self.config.sync_timeout)
         if job["status"] == "successful":
@@ -294,11 +322,20 @@ class ArgoManager(BaseManager):
 
     def get_job(self, job_id: str) -> dict:
         self.notifier.start()
+        local = self._local_job(job_id)
+        if local is not None:
+            return local
         return self._job(self._read(job_id))
 
     def get_job_result(self, job_id: str) -> tuple[str, Any]:
         from argo_papermill import results
 
+        with self._local_lock:
+            local = self._local_jobs.get(job_id)
+            if local is not None:
+                if local.get("status") != "successful" or "_outputs" not in local:
+                    raise JobResultNotFoundError(f"job {job_id} has no result")
+                return local["_outputs"]
         wf = self._read(job_id)
         job = self._job(wf)
         if job["status"] != "successful":
@@ -324,6 +361,9 @@ class ArgoManager(BaseManager):
 
     def delete_job(self, job_id: str) -> bool:
         """Dismiss: mark and stop the Workflow, delete its result files, delete it (a second call -> 404)."""
+        with self._local_lock:
+            if self._local_jobs.pop(job_id, None) is not None:
+                return True
         wf = self._read(job_id)
         name = wf["metadata"]["name"]
         phase = (wf.get("status") or {}).get("phase") or ""

@@ -289,3 +289,17 @@ def test_cli_submit_jobs_logs(env):
     wait_job(env, held.output.strip(), want=("running",))
     logs = runner.invoke(main, ["logs", "--url", env["url"], held.output.strip()])
     assert logs.exit_code == 0 and "Cell 1/2" in logs.output
+
+
+def test_html_job_pages_render(env):
+    job_id = execute(env, {"scenario": "json"}).json()["jobID"]
+    wait_job(env, job_id)
+    for path in ("/jobs?f=html", f"/jobs/{job_id}?f=html", f"/jobs/{job_id}/results"):
+        r = requests.get(env["url"] + path, timeout=30)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html"), (path, r.text[:300])
+    assert job_id in requests.get(env["url"] + "/jobs?f=html").text
+
+
+def test_ordinary_processor_over_http(env):
+    r = requests.post(f"{env['url']}/processes/hello-world/execution", json={"inputs": {"name": "z"}})
+    assert r.status_code == 200 and r.json() == {"id": "echo", "value": "Hello z!"}

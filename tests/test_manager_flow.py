@@ -227,3 +227,18 @@ def test_image_bytes_match_the_glued_png(stack):
     job_id = run_async(mgr, "image")
     wait_status(mgr, job_id)
     assert mgr.get_job_result(job_id)[1] == base64.b64decode(PNG_1X1)
+
+
+def test_ordinary_processor_async_job_is_tracked_in_this_process(stack):
+    mgr, fake, ctrl = stack
+    mgr.processes["hello-world"] = {"type": "process", "processor": {"name": "HelloWorld"}}
+    job_id, _, _, status, _ = mgr.execute_process("hello-world", {"name": "y"}, execution_mode=ASYNC)
+    assert status.value == "accepted"
+    deadline = time.time() + 10
+    while mgr.get_job(job_id)["status"] != "successful" and time.time() < deadline:
+        time.sleep(0.05)
+    assert mgr.get_job_result(job_id) == ("application/json", {"id": "echo", "value": "Hello y!"})
+    assert mgr.delete_job(job_id) is True
+    with pytest.raises(JobNotFoundError):
+        mgr.delete_job(job_id)
+    assert fake.workflows(NAMESPACE) == []
