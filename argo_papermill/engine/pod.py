@@ -268,7 +268,9 @@ class PodProcess:
             "grace_seconds": self.cfg.grace_seconds,
         }
         bwrap = self.cfg.bwrap
-        runner = [self.cfg.python, "-m", "argo_papermill.engine.runner"]
+        # by path, isolated and without site: the runner needs only the standard library, and this
+        # starts ~60 ms faster than ``-m argo_papermill.engine.runner`` (every pod pays it)
+        runner = [self.cfg.python, "-I", "-S", str(Path(__file__).with_name("runner.py"))]
         spec_file = self.plan.dir / "runner.json"
         if bwrap:
             argv = [bwrap, *host_root_args(), "--unshare-pid", "--die-with-parent"]

@@ -1,6 +1,6 @@
 """The in-pod runner: one per pod, inside the pod's mount (and pid) namespace.
 
-``python -m argo_papermill.engine.runner <spec.json>`` starts the pod's containers as
+``python -I -S .../argo_papermill/engine/runner.py <spec.json>`` (standard library only) starts the pod's containers as
 their ``dependencies`` allow, as Argo's emissary does for a containerSet: a container
 runs only after each dependency exited 0; otherwise it ends with exit code 64 and the
 message ``dependency "X" exited with non-zero code: N`` without running its command.
