@@ -19,7 +19,8 @@ import pytest
 from argo_papermill import contract
 from argo_papermill.job.reporting import ProgressReporter, write_atomically
 
-PAPERMILL = [sys.executable, "-m", "papermill"]
+_SCRIPT = Path(sys.executable).parent / "papermill"  # the plain papermill CLI of this environment
+PAPERMILL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "papermill"]
 CELLS = 20
 
 OBSERVE = """\
