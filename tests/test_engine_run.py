@@ -422,3 +422,31 @@ def test_ttl_strategy_deletes_finished_workflows(engine):
         time.sleep(0.1)
     assert engine.store.get(name) is None
     assert not (engine.cfg.data_dir / "logs" / name).exists()
+
+
+@needs_bwrap
+def test_translated_workflow_template_ref_runs_with_the_repo_template(engine):
+    """use_workflow_template: the repo's workflow_templates/ resolves it; its scratch home is the home folder."""
+    from argo_papermill.processor import NotebookProcessor
+
+    nb = engine.cfg.home / "hello.ipynb"
+    nb.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "notebooks" / "hello.ipynb", nb)
+    manifest = NotebookProcessor({"name": "x", "use_workflow_template": True}).workflow_manifest(
+        "wftref", {"notebook": "hello.ipynb", "parameters_json": {"name": "template"}})
+    assert manifest["spec"]["workflowTemplateRef"]
+    done = wait(engine, submit(engine, manifest), timeout=120)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert done["status"]["storedWorkflowTemplateSpec"]["templates"][0]["name"] == "notebook"
+    results = list((engine.cfg.home / "job-output").rglob("hello_result.ipynb"))
+    assert results and "Hello, template!" in results[0].read_text()
+
+
+@needs_bwrap
+def test_script_template_runs_its_source(engine):
+    wf = {"metadata": {"name": "script-x"}, "spec": {"entrypoint": "s", "templates": [{"name": "s", "script": {
+        "image": "x", "command": ["python3"], "source": "import os\nopen(os.environ['OUT'], 'w').write('ran')\n",
+        "env": [{"name": "OUT", "value": "/home/jovyan/script-out"}]}}]}}
+    done = wait(engine, submit(engine, wf))
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert (engine.cfg.home / "script-out").read_text() == "ran"

@@ -122,7 +122,9 @@ def _mount(cfg: EngineConfig, workflow_name: str, pod_dir: Path, volumes: dict, 
     if volume is None:
         raise PodError(f'volume "{name}" is mounted at {vm.get("mountPath")} but not declared')
     path = vm["mountPath"]
-    if volume.get("emptyDir") is not None:
+    if volume.get("emptyDir") is not None and path == JOB_HOME:
+        host = cfg.home  # the job home is the home folder, also where a cluster would use a scratch home
+    elif volume.get("emptyDir") is not None:
         host = pod_dir / "volumes" / name
     elif volume.get("persistentVolumeClaim"):
         claim = volume["persistentVolumeClaim"]["claimName"]
