@@ -450,3 +450,23 @@ def test_script_template_runs_its_source(engine):
     done = wait(engine, submit(engine, wf))
     assert done["status"]["phase"] == "Succeeded", done["status"]
     assert (engine.cfg.home / "script-out").read_text() == "ran"
+
+
+@needs_bwrap
+def test_dag_failure_stops_dependants_and_names_the_child(engine):
+    wf = {"metadata": {"name": "dag-fail"}, "spec": {"entrypoint": "d", "templates": [
+        {"name": "d", "dag": {"tasks": [
+            {"name": "a", "template": "bad"},
+            {"name": "b", "template": "ok", "dependencies": ["a"]},
+            {"name": "c", "template": "ok"}]}},
+        {"name": "bad", "container": {"command": ["sh", "-c", "exit 3"]}},
+        {"name": "ok", "container": {"command": ["true"]}}]}}
+    done = wait(engine, submit(engine, wf))
+    nodes = done["status"]["nodes"]
+    a_id = node_id("dag-fail", "dag-fail.a")
+    assert done["status"]["phase"] == "Failed"
+    assert nodes["dag-fail"]["message"] == f"child '{a_id}' failed" == done["status"]["message"]
+    assert nodes[a_id]["message"] == "main: Error (exit code 3)" and nodes[a_id]["outputs"]["exitCode"] == "3"
+    assert node_id("dag-fail", "dag-fail.b") not in nodes  # never started, as with Argo's fail-fast
+    assert nodes[node_id("dag-fail", "dag-fail.c")]["phase"] == "Succeeded"
+    assert sorted(nodes["dag-fail"]["children"]) == sorted([a_id, node_id("dag-fail", "dag-fail.c")])

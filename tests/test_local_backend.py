@@ -72,6 +72,8 @@ def test_create_get_list_patch_delete_logs(backend):
     assert backend.list("", phases=frozenset({"Running"})).total == 0
     patched = backend.patch("a", {"metadata": {"annotations": {"x": "1"}}})
     assert patched["metadata"]["annotations"] == {"x": "1"}
+    assert backend.patch("a", {"status": {"message": "hand-set"}})["status"]["message"] == "hand-set"
+    assert backend.get("a")["status"]["nodes"]  # a merge patch keeps what it does not name
     with pytest.raises(Conflict):
         backend.patch("a", {"metadata": {"resourceVersion": "1", "annotations": {"y": "2"}}})
     backend.delete("a")

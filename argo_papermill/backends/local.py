@@ -261,6 +261,10 @@ class LocalBackend:
             raise Rejected(f"spec.shutdown: must be Stop or Terminate, not {spec.get('shutdown')!r}")
         if not self.store.update_user_fields(name, metadata, spec, spec != current["spec"]):
             raise NotFound(f'workflows.argoproj.io "{name}" not found')
+        if patch.get("status") is not None:  # no status subresource, as with Argo's CRD: status is patchable
+            status = merge_patch(current.get("status") or {}, patch["status"])
+            nodes = status.pop("nodes", None) or {}
+            self.store.write_status(name, status, nodes)
         if self._engine is not None:
             self._engine.wake()
         return self.get(name)
