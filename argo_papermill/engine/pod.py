@@ -287,8 +287,10 @@ class PodProcess:
                         f"{mount.path}; install bubblewrap or use volumes whose mount path is the host path")
             spec["pdeathsig"] = True
             argv = [*runner, str(spec_file)]
-        spec_file.write_text(json.dumps(spec), encoding="utf-8")
-        os.chmod(spec_file, 0o600)  # it holds the containers' env, which may carry secrets
+        # it holds the containers' env, which may carry secrets: owner-only from the start
+        fd = os.open(spec_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(spec, handle)
         self.plan.status_file.touch()
         with open(self.plan.log_dir / "sandbox.log", "ab") as log:
             self.proc = subprocess.Popen(
