@@ -151,6 +151,7 @@ def _secret_volume(cfg: EngineConfig, pod_dir: Path, name: str, source: dict) ->
     folder = (cfg.secrets_dir / secret) if cfg.secrets_dir else None
     target = pod_dir / "secrets" / name
     target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target.parent, 0o700)  # secret values: owner-only
     if folder is None or not folder.is_dir():
         if source.get("optional"):
             return target
