@@ -210,3 +210,16 @@ def test_logs_from_the_workflows_pods(kube):
     ("a,b=c", {"a": "1", "b": "c"}, True), ("a in (x)", {}, False)])
 def test_label_selector_semantics(selector, labels, expected):
     assert match_labels(selector, labels) is expected
+
+
+def test_kubeconfig_path_list_is_merged(kube, tmp_path, monkeypatch):
+    a = {"apiVersion": "v1", "kind": "Config", "current-context": "c1",
+         "contexts": [{"name": "c1", "context": {"cluster": "k", "user": "u", "namespace": "merged-ns"}}]}
+    b = {"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "k", "cluster": {"server": kube.url}}],
+         "users": [{"name": "u", "user": {"token": TOKEN}}]}
+    (tmp_path / "a").write_text(json.dumps(a))
+    (tmp_path / "b").write_text(json.dumps(b))
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
+    bk = KubernetesBackend({})
+    assert bk.namespace == "merged-ns"
+    assert bk.list("").total == 0  # reached the fake with the token from the second file

@@ -318,9 +318,8 @@ class KubernetesBackend:
         if self.settings.kubeconfig:
             return os.path.expanduser(self.settings.kubeconfig)
         env = os.environ.get("KUBECONFIG")
-        if env:
-            first = [p for p in env.split(os.pathsep) if p]
-            return first[0] if first else None
+        if env and any(env.split(os.pathsep)):
+            return env  # the client merges a path list as kubectl does
         default = Path("~/.kube/config").expanduser()
         return str(default) if default.exists() else None
 
