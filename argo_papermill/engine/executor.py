@@ -338,8 +338,17 @@ class WorkflowRun:
 
         def run_task(task_name: str) -> None:
             task = tasks[task_name]
-            parents = [o for d in deps[task_name] for o in self._outbound(results[d].node_id)] or [node["id"]]
-            outcome = self._run_child(f"{node['name']}.{task_name}", task, node, scope, results, "tasks", parents)
+            with lock:  # other tasks finish concurrently: work on a snapshot of the finished ones
+                finished = dict(results)
+            parents = [o for d in deps[task_name] for o in self._outbound(finished[d].node_id)] or [node["id"]]
+            try:
+                outcome = self._run_child(f"{node['name']}.{task_name}", task, node, scope, finished, "tasks",
+                                          parents)
+            except Exception as err:  # noqa: BLE001 - never leave the DAG waiting for a task that died
+                LOGGER.exception("workflow %s: task %s", self.name, task_name)
+                outcome = Outcome(self.tree.id_of(f"{node['name']}.{task_name}"), "Error")
+                if outcome.node_id in self.tree.nodes:
+                    self.tree.mark(outcome.node_id, "Error", f"local engine error: {err}")
             with lock:
                 results[task_name] = outcome
                 running.pop(task_name, None)
