@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -68,7 +67,10 @@ _REQ = re.compile(r"[^,(]+(?:\([^)]*\))?")
 
 
 def match_labels(selector: str, labels: dict[str, str]) -> bool:
-    """Kubernetes label selector semantics: ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)``, ``a``, ``!a``."""
+    """Kubernetes label selector semantics.
+
+    ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)`` (also true without the label), ``a``, ``!a``.
+    """
     for req in _REQ.findall(selector or ""):
         req = req.strip()
         if not req:

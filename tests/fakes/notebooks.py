@@ -6,7 +6,6 @@ results folder (notebook, written files, symlinks) into their own results folder
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
