@@ -45,8 +45,7 @@ LOGGER = logging.getLogger(__name__)
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # pygeoapi.util.DATETIME_FORMAT
 STATUS_PHASES: dict[str, frozenset[str]] = {
-    # answered from the controller's phase label; a Running workflow whose pod still waits is listed
-    # under "running" although its job dict says "accepted" (the page holds only metadata)
+    # finished states come from the controller's phase label; accepted/running see _active_jobs
     "accepted": frozenset({"", "Pending"}),
     "running": frozenset({"Running"}),
     "successful": frozenset({"Succeeded"}),
@@ -313,12 +312,25 @@ class ArgoManager(BaseManager):
         phases = STATUS_PHASES.get(name) if name else None
         if name and phases is None:
             raise InvalidInputError(f"status must be one of {sorted(STATUS_PHASES)}", field="status")
+        offset = int(offset or 0)
         try:
-            page = self.backend.list(selector, limit=limit or None, offset=int(offset or 0), phases=phases)
+            if name in ("accepted", "running"):
+                return self._active_jobs(selector, name, limit, offset)
+            page = self.backend.list(selector, limit=limit or None, offset=offset, phases=phases)
         except BackendError as exc:
             raise client_error(exc) from None
         jobs = [self._job(wf) for wf in page.items]
         return {"jobs": jobs, "numberMatched": page.total}
+
+    def _active_jobs(self, selector: str, status: str, limit: int | None, offset: int) -> dict:
+        """Accepted vs running needs the nodes (Argo says Running while the pod waits), so these two
+        filters read the not-yet-finished Workflows in full: as many as run or queue, not the history."""
+        active = []
+        for phases in (frozenset({"", "Pending"}), frozenset({"Running"})):
+            active += self.backend.list(selector, phases=phases).items
+        jobs = [job for job in (self._job(wf) for wf in active) if job["status"] == status]
+        jobs.sort(key=lambda j: (j.get("created") or "", j.get("identifier") or ""), reverse=True)
+        return {"jobs": jobs[offset: offset + limit if limit else None], "numberMatched": len(jobs)}
 
     def get_job(self, job_id: str) -> dict:
         self.notifier.start()

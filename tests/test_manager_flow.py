@@ -129,8 +129,15 @@ def test_list_paging_newest_first_and_filters(stack):
     assert [j["identifier"] for j in rest["jobs"]] == newest[2:]
     assert mgr.get_jobs(process_id="other")["numberMatched"] == 0
     assert mgr.get_jobs(process_id="scenario", limit=1)["numberMatched"] == 5
-    assert mgr.get_jobs(status="accepted")["numberMatched"] == 5
+    accepted = mgr.get_jobs(status="accepted", limit=2, offset=1)
+    assert accepted["numberMatched"] == 5 and [j["identifier"] for j in accepted["jobs"]] == newest[1:3]
     assert mgr.get_jobs(status="successful")["numberMatched"] == 0
+    ctrl.paused = False  # the pods start: Argo says Running at once, the jobs stay accepted until a pod runs
+    deadline = time.time() + 30
+    while mgr.get_jobs(status="running")["numberMatched"] < 5 and time.time() < deadline:
+        time.sleep(0.05)
+    assert mgr.get_jobs(status="running")["numberMatched"] == 5
+    assert mgr.get_jobs(status="accepted")["numberMatched"] == 0
     with pytest.raises(InvalidInputError):
         mgr.get_jobs(status="bogus")
 
