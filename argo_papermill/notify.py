@@ -194,6 +194,12 @@ class Notifier:
             for state in states:
                 if not self._deliver(name, state):
                     return
+        except BackendError as exc:  # e.g. no patch permission: say so, try again later
+            LOGGER.warning("callbacks: cannot record the %s callback of %s: %s", states[0], name, exc.reason)
+            self._retry_at[(name, states[0])] = time.monotonic() + self.settings.backoff_max
+        except Exception:  # noqa: BLE001 - a pool thread must not die silently
+            LOGGER.exception("callbacks: unexpected error for %s", name)
+            self._retry_at[(name, states[0])] = time.monotonic() + self.settings.backoff_max
         finally:
             with self._lock:
                 self._in_flight.discard(name)
