@@ -177,8 +177,13 @@ class ArgoManager(BaseManager):
         handlers; they are kept in a small in-memory table so that their status, result and dismiss work
         (in this process, not listed by ``get_jobs``, gone after a restart).
         """
-        p = getattr(self, "processor", None)
-        if p is not None and not self._is_workflow_processor(p):
+        p = getattr(self, "processor", None)  # set by pygeoapi's execute_process just before (shared: re-check)
+        if p is None or (p.metadata or {}).get("id") != job_metadata.get("process_id"):
+            try:
+                p = self.get_processor(job_metadata.get("process_id"))
+            except Exception:  # noqa: BLE001 - unknown process: pygeoapi refuses it elsewhere
+                return job_metadata["identifier"]
+        if not self._is_workflow_processor(p):
             with self._local_lock:
                 self._local_jobs[job_metadata["identifier"]] = {**job_metadata, "parameters": None}
                 while len(self._local_jobs) > LOCAL_JOBS:
