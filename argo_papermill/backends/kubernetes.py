@@ -198,7 +198,8 @@ class MetadataIndex:
         self._stop = threading.Event()
 
     def snapshot(self) -> list[dict]:
-        if not (self._use_watch and self._healthy):
+        alive = self._thread is not None and self._thread.is_alive()  # False in a forked child, too
+        if not (self._use_watch and self._healthy and alive):
             self._load()  # errors propagate to the request that needed the list
             if self._use_watch and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(target=self._run, name="argo-papermill-wf-watch", daemon=True)
