@@ -470,3 +470,21 @@ def test_dag_failure_stops_dependants_and_names_the_child(engine):
     assert node_id("dag-fail", "dag-fail.b") not in nodes  # never started, as with Argo's fail-fast
     assert nodes[node_id("dag-fail", "dag-fail.c")]["phase"] == "Succeeded"
     assert sorted(nodes["dag-fail"]["children"]) == sorted([a_id, node_id("dag-fail", "dag-fail.c")])
+
+
+def test_without_bubblewrap_only_identical_host_paths_bind(tmp_path):
+    cfg = EngineConfig(data_dir=tmp_path / "d", home=tmp_path / "h", poll_seconds=0.05, sandbox="none")
+    eng = Engine.acquire(cfg)
+    try:
+        plain = {"metadata": {"name": "nobwrap-ok"}, "spec": {"entrypoint": "t", "templates": [
+            {"name": "t", "volumes": [{"name": "same", "hostPath": {"path": str(tmp_path / "same")}}],
+             "container": {"command": ["sh", "-c", f"echo ok > {tmp_path}/same/out"],
+                           "volumeMounts": [{"name": "same", "mountPath": str(tmp_path / "same")}]}}]}}
+        assert wait(eng, submit(eng, plain))["status"]["phase"] == "Succeeded"
+        assert (tmp_path / "same" / "out").read_text().strip() == "ok"
+        done = wait(eng, submit(eng, notebook_like("nobwrap-ws", "true")))
+        assert done["status"]["phase"] == "Error"
+        assert "bubblewrap (bwrap) is not available" in done["status"]["nodes"]["nobwrap-ws"]["message"]
+        assert "/workspace" in done["status"]["nodes"]["nobwrap-ws"]["message"]
+    finally:
+        eng.close()

@@ -96,6 +96,8 @@ class Runner:
             proc = subprocess.Popen(
                 [resolved, *argv[1:]], env=env, cwd=container.get("cwd") or None, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                # without a sandbox (no pid namespace), each container at least dies with the runner
+                preexec_fn=_set_pdeathsig if self.spec.get("pdeathsig") else None,
             )
         except OSError as err:
             log.write(f"{err}\n".encode())
