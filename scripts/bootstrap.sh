@@ -37,5 +37,5 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt -e ".[test]"
 echo "bootstrap: ready ($(.venv/bin/python --version), $(.venv/bin/argo-papermill --version))"
