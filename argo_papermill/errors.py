@@ -2,50 +2,63 @@
 
 pygeoapi 0.24's execute handler catches only ``ProcessorExecuteError`` (and reads its
 ``http_status_code``, ``ogc_exception_code`` and ``message``); anything else is a 500.
+``argo_papermill.app`` maps the same classes for the job endpoints.
 """
 
 from pygeoapi.process.base import ProcessorExecuteError
 
 
-class InvalidInputError(ProcessorExecuteError):
+class ClientVisibleError(ProcessorExecuteError):
+    """An error whose message is meant for the client; subclasses set the status and OGC code."""
+
+    def __init__(self, message: str):
+        super().__init__(message, user_msg=message)
+
+
+class InvalidInputError(ClientVisibleError):
     """A bad execution request: 400, the message names the field and the rule."""
 
     http_status_code = 400
     ogc_exception_code = "InvalidParameterValue"
 
     def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message, user_msg=message)
+        super().__init__(message)
         self.field = field
 
 
-class SubmissionRejectedError(ProcessorExecuteError):
+class SubmissionRejectedError(ClientVisibleError):
     """Argo or Kubernetes refused the manifest (a 4xx from the API): a client error with its reason."""
 
     http_status_code = 400
     ogc_exception_code = "InvalidParameterValue"
 
-    def __init__(self, message: str):
-        super().__init__(message, user_msg=message)
 
-
-class BackendUnavailableError(ProcessorExecuteError):
+class BackendUnavailableError(ClientVisibleError):
     """The Kubernetes API / Argo Server could not be reached or timed out: 503."""
 
     http_status_code = 503
     ogc_exception_code = "ServiceUnavailable"
 
-    def __init__(self, message: str):
-        super().__init__(message, user_msg=message)
 
-
-class BackendForbiddenError(ProcessorExecuteError):
+class BackendForbiddenError(ClientVisibleError):
     """401/403 from the API: the message names the missing permission."""
 
     http_status_code = 403
     ogc_exception_code = "Forbidden"
 
-    def __init__(self, message: str):
-        super().__init__(message, user_msg=message)
+
+class SyncTimeoutError(ClientVisibleError):
+    """A sync execution did not finish within ``sync_timeout``; the job keeps running."""
+
+    http_status_code = 504
+    ogc_exception_code = "NoApplicableCode"
+
+
+class ResultForbiddenError(ClientVisibleError):
+    """A ``result-file`` scrap points outside the job's own results directory."""
+
+    http_status_code = 403
+    ogc_exception_code = "Forbidden"
 
 
 class ConfigurationError(ValueError):
