@@ -1,4 +1,5 @@
-"""The WSGI app to serve: pygeoapi's Flask app plus error handlers and ``GET /jobs/<id>/logs``.
+"""The WSGI app to serve: pygeoapi's Flask app plus error handlers, ``GET /jobs/<id>/logs`` and
+``GET /jobs/<id>/notebook`` (the executed notebook; ``?f=html`` renders it).
 
 pygeoapi 0.24 maps only its own job errors from ``get_jobs``/``get_job``/``delete_job``/
 ``get_job_result``; anything else becomes a bare 500 (with a stack trace in debug mode).
@@ -20,6 +21,22 @@ from typing import Any
 LOGGER = logging.getLogger(__name__)
 
 _APP: Any = None
+IPYNB_MIMETYPE = "application/x-ipynb+json"
+# a rendered notebook holds whatever HTML and script the notebook's user code printed: the sandbox makes it
+# an opaque origin without scripts, so it cannot act on this API with the reader's credentials
+HTML_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; "
+                                           "img-src data:; font-src data:",
+                "X-Content-Type-Options": "nosniff"}
+
+
+def notebook_html(notebook: bytes) -> str:
+    """An executed notebook as one static HTML page (nbconvert's HTML exporter, in this request)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    node = nbformat.reads(notebook.decode("utf-8"), as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(node)
+    return body
 
 
 def _document(status: int, code: str, description: str):
@@ -31,7 +48,7 @@ def _document(status: int, code: str, description: str):
 
 def register(app, api) -> None:
     """Add our error handlers and extra routes to pygeoapi's Flask ``app`` (whose API is ``api``)."""
-    from flask import Response
+    from flask import Response, request
     from pygeoapi.error import GenericError
     from pygeoapi.process.base import JobNotFoundError, JobResultNotFoundError
     from werkzeug.exceptions import HTTPException
@@ -83,6 +100,18 @@ def register(app, api) -> None:
         lines = list(manager.job_logs(job_id))
         return Response("".join(line if line.endswith("\n") else line + "\n" for line in lines),
                         mimetype="text/plain")
+
+    @app.route(f"{prefix}/jobs/<job_id>/notebook", methods=["GET"])
+    def job_notebook(job_id: str):
+        """The executed notebook of a finished or failed job; ``?f=html`` renders it here, on demand."""
+        if manager is None or not hasattr(manager, "get_job_notebook"):
+            return _document(404, "NotFound", "notebooks are not available with this process manager")
+        data = manager.get_job_notebook(job_id)
+        if request.args.get("f") == "html":
+            return Response(notebook_html(data), mimetype="text/html", headers=HTML_HEADERS)
+        return Response(data, mimetype=IPYNB_MIMETYPE, headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'inline; filename="{job_id}.ipynb"'})
 
     if manager is not None and hasattr(manager, "start_background"):
         manager.start_background()

@@ -12,6 +12,7 @@ HTTP status); pygeoapi maps them on execute, ``argo_papermill.app`` maps them el
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import threading
@@ -31,6 +32,7 @@ from argo_papermill.backends.base import (
     NotFound,
     Rejected,
     Unavailable,
+    Unsupported,
 )
 from argo_papermill.errors import (
     BackendForbiddenError,
@@ -39,7 +41,7 @@ from argo_papermill.errors import (
     SubmissionRejectedError,
 )
 from argo_papermill.manager_config import ManagerConfig, load_manager_config
-from argo_papermill.notify import LABEL_NOTIFY, NOTIFY_PENDING, Notifier, subscriber_annotation
+from argo_papermill.notify import Notifier, subscriber_annotation
 
 LOGGER = logging.getLogger(__name__)
 
@@ -85,6 +87,8 @@ def client_error(exc: BackendError, *, submitting: bool = False) -> ProcessorExe
     """A backend error as the client-visible pygeoapi error (403, 400 with the API's reason, else 503)."""
     if isinstance(exc, Forbidden):
         return BackendForbiddenError(exc.reason)
+    if isinstance(exc, Unsupported):
+        return SubmissionRejectedError(exc.reason)
     if isinstance(exc, Rejected):
         return SubmissionRejectedError(exc.reason) if submitting else InvalidInputError(exc.reason)
     return BackendUnavailableError(exc.reason)
@@ -117,6 +121,7 @@ class ArgoManager(BaseManager):
         self._progress_lock = threading.Lock()
         self._local_jobs: collections.OrderedDict[str, dict] = collections.OrderedDict()
         self._local_lock = threading.Lock()
+        self._verified_templates: set[tuple[str, str]] = set()  # (process id, template name) checked
         self.notifier = Notifier(lambda: self.backend, self._job, self._allow_internal, self.config.callbacks,
                                  result_fn=self.get_job_result)
 
@@ -242,7 +247,13 @@ class ArgoManager(BaseManager):
 
     def submit(self, p, job_id: str, data_dict: dict, subscriber: Subscriber | None = None) -> dict:
         """Create the job's Workflow; idempotent for one job id (a 409 for our own job is success)."""
-        manifest = p.workflow_manifest(job_id, data_dict)
+        pconf = getattr(p, "config", None)
+        if getattr(pconf, "auto_mount_secrets", False):
+            manifest = p.workflow_manifest(job_id, data_dict, extra_env_secrets=self._auto_mount_secrets())
+        else:
+            manifest = p.workflow_manifest(job_id, data_dict)
+        if getattr(pconf, "use_workflow_template", False):
+            self._verify_template(p)
         meta = manifest.setdefault("metadata", {})
         name = meta.setdefault("name", workflow_name(job_id))
         annotations = meta.setdefault("annotations", {})
@@ -252,25 +263,64 @@ class ArgoManager(BaseManager):
         if sub:
             self._check_subscriber(json.loads(sub), labels.get(contract.LABEL_PROCESS_ID) or p.metadata.get("id", ""))
             annotations[contract.ANNOTATION_SUBSCRIBER] = sub
-            labels[LABEL_NOTIFY] = NOTIFY_PENDING
-        created = None
+            labels[contract.LABEL_NOTIFY] = contract.NOTIFY_PENDING
+        try:
+            created = self._create(manifest, name, job_id)
+        except ProcessorExecuteError:
+            self._verified_templates.discard(self._template_key(p))  # e.g. the template was removed: check again
+            raise
+        if sub:
+            self.notifier.start()
+            self.notifier.wake()
+        return created or {}
+
+    def _create(self, manifest: dict, name: str, job_id: str) -> dict:
+        """Create, retrying timeouts; a 409 for a Workflow of this same job counts as created."""
         for attempt in range(CREATE_ATTEMPTS):
             try:
-                created = self.backend.create(manifest)
-                break
+                return self.backend.create(manifest)
             except AlreadyExists:
-                created = self._existing_same_job(name, job_id)
-                break
+                return self._existing_same_job(name, job_id)
             except Unavailable as exc:
                 if attempt == CREATE_ATTEMPTS - 1:
                     raise client_error(exc, submitting=True) from None
                 time.sleep(0.2 * (attempt + 1))
             except BackendError as exc:
                 raise client_error(exc, submitting=True) from None
-        if sub:
-            self.notifier.start()
-            self.notifier.wake()
-        return created or {}
+        return {}
+
+    def _auto_mount_secrets(self) -> tuple[str, ...]:
+        """Names of the namespace's Secrets that ``auto_mount_secrets`` adds (metadata only; no value is read)."""
+        from argo_papermill.processor import auto_mount_secret_names
+
+        try:
+            return auto_mount_secret_names(self.backend.list_secret_metadata())
+        except BackendError as exc:
+            raise client_error(exc, submitting=True) from None
+
+    @staticmethod
+    def _template_key(p) -> tuple[str, str]:
+        return (p.metadata or {}).get("id", ""), getattr(getattr(p, "config", None), "workflow_template_name", "")
+
+    def _verify_template(self, p) -> None:
+        """Check the installed WorkflowTemplate once per process (again after a failed submission)."""
+        from argo_papermill.templates import TemplateMismatchError
+
+        key = self._template_key(p)
+        if key in self._verified_templates:
+            return
+        name = key[1]
+        try:
+            installed = self.backend.get_workflow_template(name)
+        except NotFound:
+            raise TemplateMismatchError(
+                f"WorkflowTemplate {name!r} is not installed in namespace {self.backend.namespace!r}: render it "
+                "with `argo-papermill templates render --config <pygeoapi config> --output-dir <dir>` and "
+                f"install it with `kubectl apply -n {self.backend.namespace} -f <dir>`") from None
+        except BackendError as exc:
+            raise client_error(exc) from None
+        p.verify_installed_template(installed)
+        self._verified_templates.add(key)
 
     def _existing_same_job(self, name: str, job_id: str) -> dict:
         try:
@@ -353,21 +403,43 @@ class ArgoManager(BaseManager):
                 if local.get("status") != "successful" or "_outputs" not in local:
                     raise JobResultNotFoundError(f"job {job_id} has no result")
                 return local["_outputs"]
+        rcfg = self.config.results
+        with self._result_errors(job_id):
+            wf, loc, data = self._read_notebook(job_id, ("successful",))
+            return results.result_from_notebook(
+                data, notebook_url=loc.url,
+                results_dir=(wf["metadata"].get("annotations") or {}).get(contract.ANNOTATION_RESULTS_DIRECTORY),
+                path_map=rcfg.path_map, storage_options=rcfg.storage_options)
+
+    def get_job_notebook(self, job_id: str) -> bytes:
+        """The executed output notebook (ipynb bytes) of a finished job, successful or failed."""
+        if self._local_job(job_id) is not None:
+            raise JobResultNotFoundError(f"job {job_id} runs no notebook")
+        with self._result_errors(job_id):
+            return self._read_notebook(job_id, ("successful", "failed"))[2]
+
+    def _read_notebook(self, job_id: str, statuses: tuple[str, ...]):
+        """(Workflow, mapped location, bytes) of the job's output notebook, read through ``results.path_map``."""
+        from argo_papermill import results
+
         wf = self._read(job_id)
         job = self._job(wf)
-        if job["status"] != "successful":
+        if job["status"] not in statuses:
             raise JobResultNotFoundError(f"job {job_id} is {job['status']}: no result")
-        annotations = wf["metadata"].get("annotations") or {}
-        nb_path = annotations.get(contract.ANNOTATION_RESULT_NOTEBOOK)
+        nb_path = (wf["metadata"].get("annotations") or {}).get(contract.ANNOTATION_RESULT_NOTEBOOK)
         if not nb_path:
             raise JobResultNotFoundError(f"job {job_id} records no result notebook")
         rcfg = self.config.results
         loc = results.map_path(nb_path, rcfg.path_map, rcfg.storage_options)
+        return wf, loc, results.read_bytes(loc)
+
+    @contextlib.contextmanager
+    def _result_errors(self, job_id: str) -> Iterator[None]:
+        """Result reading errors as client errors: 403 outside the results directory, 404 missing, else 503."""
+        from argo_papermill import results
+
         try:
-            data = results.read_bytes(loc)
-            return results.result_from_notebook(
-                data, notebook_url=loc.url, results_dir=annotations.get(contract.ANNOTATION_RESULTS_DIRECTORY),
-                path_map=rcfg.path_map, storage_options=rcfg.storage_options)
+            yield
         except results.ForbiddenPath as exc:
             raise ResultForbiddenError(exc.reason) from None
         except results.ResultError as exc:

@@ -32,9 +32,13 @@ import requests
 from argo_papermill.backends.base import BackendError, Conflict, NotFound, Rejected
 from argo_papermill.contract import (
     ANNOTATION_NOTIFIED_PREFIX,
+    ANNOTATION_NOTIFYING_PREFIX,
     ANNOTATION_SUBSCRIBER,
     LABEL_MANAGED_BY,
+    LABEL_NOTIFY,
     MANAGED_BY,
+    NOTIFY_DONE,
+    NOTIFY_PENDING,
 )
 from argo_papermill.manager_config import CallbackSettings
 
@@ -43,9 +47,6 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
-ANNOTATION_NOTIFYING_PREFIX = "pygeoapi.io/notifying-"  # + state: "<owner> <epoch seconds>" while sending
-LABEL_NOTIFY = "pygeoapi.io/notify"  # pending | done
-NOTIFY_PENDING, NOTIFY_DONE = "pending", "done"
 URI_KEYS = {"running": "inProgressUri", "successful": "successUri", "failed": "failedUri"}
 FINAL = {"successful", "failed", "dismissed"}
 

@@ -29,13 +29,14 @@ def make_backend(manager_def: "dict | ManagerConfig") -> "WorkflowBackend":
         from argo_papermill.backends.argo_server import ArgoServerBackend
 
         assert cfg.argo_server is not None
-        patcher = None
-        if cfg.argo_server.annotate_via_kubernetes:
+        kube = None  # the Kubernetes API beside the Argo Server: annotations, and Secrets for auto_mount_secrets
+        if cfg.argo_server.annotate_via_kubernetes or "kubernetes" in cfg.model_fields_set:
             from argo_papermill.backends.kubernetes import KubernetesBackend
 
-            patcher = KubernetesBackend(cfg.kubernetes, namespace=cfg.namespace, request_timeout=cfg.request_timeout)
-        return ArgoServerBackend(cfg.argo_server, namespace=cfg.namespace or (patcher.namespace if patcher else None),
-                                 request_timeout=cfg.request_timeout, metadata_patcher=patcher)
+            kube = KubernetesBackend(cfg.kubernetes, namespace=cfg.namespace, request_timeout=cfg.request_timeout)
+        return ArgoServerBackend(cfg.argo_server, namespace=cfg.namespace or (kube.namespace if kube else None),
+                                 request_timeout=cfg.request_timeout, kubernetes=kube,
+                                 metadata_patcher=kube if cfg.argo_server.annotate_via_kubernetes else None)
     from argo_papermill.backends.local import LocalBackend
 
     return LocalBackend(**cfg.local)

@@ -29,6 +29,7 @@ from argo_papermill.backends.base import (
     Page,
     Rejected,
     Unavailable,
+    Unsupported,
 )
 from argo_papermill.contract import LABEL_ARGO_PHASE
 from argo_papermill.manager_config import ArgoServerSettings
@@ -72,7 +73,7 @@ class ArgoServerBackend:
     """WorkflowBackend on an Argo Server."""
 
     def __init__(self, settings: ArgoServerSettings | dict, *, namespace: str | None = None,
-                 request_timeout: float = 30.0, metadata_patcher: Any = None):
+                 request_timeout: float = 30.0, metadata_patcher: Any = None, kubernetes: Any = None):
         if not isinstance(settings, ArgoServerSettings):
             settings = ArgoServerSettings.model_validate(settings)
         self.settings = settings
@@ -80,6 +81,7 @@ class ArgoServerBackend:
         self.host = settings.url if settings.url.endswith("/") else settings.url + "/"
         self._session = _TimeoutSession(request_timeout)
         self.metadata_patcher = metadata_patcher  # e.g. a KubernetesBackend for annotation patches
+        self.kubernetes = kubernetes or metadata_patcher  # a KubernetesBackend for what the Argo API lacks (Secrets)
 
     # ---- plumbing
     def _token(self) -> str | None:
@@ -221,22 +223,9 @@ class ArgoServerBackend:
 
     def logs(self, name: str) -> Iterator[str]:
         """Workflow logs as NDJSON LogEntry lines (hera's own ``workflow_logs`` cannot parse the stream)."""
-        token = self._token()
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        url = urljoin(self.host, f"api/v1/workflows/{self.namespace}/{name}/log")
-        try:
-            resp = self._session.get(url, params={"logOptions.container": "papermill"}, headers=headers,
-                                     verify=self.settings.verify_ssl, stream=True)
-        except requests.RequestException as exc:
-            raise Unavailable(f"Argo Server unreachable at {self.settings.url}: {type(exc).__name__}") from None
+        resp = self._get(f"api/v1/workflows/{self.namespace}/{name}/log", "get", "pods/log",
+                         params={"logOptions.container": "papermill"}, stream=True)
         with resp:
-            if resp.status_code == 404:
-                raise NotFound(f"workflow {name} not found")
-            if resp.status_code in (401, 403):
-                raise Forbidden(f"Argo Server: forbidden; the token needs permission 'get pods/log' in namespace "
-                                f"'{self.namespace}'")
-            if not resp.ok:
-                raise Unavailable(f"Argo Server answered {resp.status_code} for logs")
             for line in resp.iter_lines():
                 if not line:
                     continue
@@ -245,3 +234,42 @@ class ArgoServerBackend:
                     raise Unavailable(str(msg["error"].get("message", "log stream error")))
                 result = msg.get("result") or {}
                 yield str(result.get("content", ""))
+
+    def get_workflow_template(self, name: str) -> dict:
+        """The WorkflowTemplate as the server stores it (raw JSON: a model round trip could change the spec)."""
+        with self._get(f"api/v1/workflow-templates/{self.namespace}/{name}", "get",
+                       "workflowtemplates.argoproj.io") as resp:
+            try:
+                return resp.json()
+            except ValueError:
+                raise Unavailable("unexpected answer from the Argo Server: not JSON") from None
+
+    def list_secret_metadata(self) -> list[dict]:
+        """The Argo Server API has no Secrets: only through the ``kubernetes:`` block."""
+        if self.kubernetes is None:
+            raise Unsupported("auto_mount_secrets needs Kubernetes access to list the namespace's Secrets, which the "
+                              "Argo Server API does not offer: configure server.manager.kubernetes (`kubernetes: {}` "
+                              "uses the in-cluster service account) with permission 'list secrets'")
+        return self.kubernetes.list_secret_metadata()
+
+    def _get(self, path: str, verb: str, resource: str, params: dict | None = None,
+             stream: bool = False) -> requests.Response:
+        """GET on the server's REST API with the bearer token; errors as BackendErrors; the caller closes."""
+        token = self._token()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        verify: Any = self.settings.ca_cert if (self.settings.verify_ssl and self.settings.ca_cert) \
+            else self.settings.verify_ssl
+        try:
+            resp = self._session.get(urljoin(self.host, path), params=params, headers=headers, verify=verify,
+                                     stream=stream)
+        except requests.RequestException as exc:
+            raise Unavailable(f"Argo Server unreachable at {self.settings.url}: {type(exc).__name__}") from None
+        if resp.ok:
+            return resp
+        with resp:
+            try:
+                message = str(resp.json().get("message") or resp.reason)
+            except ValueError:
+                message = resp.reason or ""
+        raise self._translate(RuntimeError(f"status code {resp.status_code} with message: `{message}`"),
+                              verb, resource)

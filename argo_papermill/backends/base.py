@@ -43,6 +43,10 @@ class Unavailable(BackendError):
     """Connection refused, timeout or 5xx."""
 
 
+class Unsupported(BackendError):
+    """The backend, as configured, cannot do this (e.g. list Secrets through an Argo Server alone)."""
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of workflows, newest first, and the number of all that matched."""
@@ -84,3 +88,12 @@ class WorkflowBackend(Protocol):
 
     def logs(self, name: str) -> Iterator[str]:
         """Log lines of the workflow's containers, oldest first."""
+
+    def list_secret_metadata(self) -> list[dict]:
+        """``[{"metadata": {name, labels, ...}}]`` of the namespace's Secrets, never their data.
+
+        For ``auto_mount_secrets`` (which selects by name and label); Unsupported where the backend
+        has no way to list Secrets."""
+
+    def get_workflow_template(self, name: str) -> dict:
+        """The installed WorkflowTemplate ``name`` (for ``use_workflow_template``); NotFound if absent."""

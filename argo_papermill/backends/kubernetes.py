@@ -43,6 +43,7 @@ LOGGER = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
 RESOURCE = f"{PLURAL}.{GROUP}"
+TEMPLATE_PLURAL = "workflowtemplates"
 ACCEPT_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 ACCEPT_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -483,6 +484,23 @@ class KubernetesBackend:
                 for line in (text or "").splitlines():
                     yield f"[{container.name}] {line}"
 
+    def list_secret_metadata(self) -> list[dict]:
+        """Names and labels of the namespace's Secrets, asked for as PartialObjectMetadata so the API never
+        sends their data; annotations are dropped too (kubectl's last-applied-configuration holds the data)."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self._client())
+        return [{"metadata": {"name": m.get("name"), "labels": m.get("labels") or {}}} for m in self._metadata_pages(
+            lambda token: core.list_namespaced_secret(
+                self.namespace, limit=LIST_CHUNK, _continue=token, _headers={"Accept": ACCEPT_METADATA_LIST},
+                _preload_content=False, _request_timeout=self.request_timeout),
+            verb="list", resource="secrets")[0]]
+
+    def get_workflow_template(self, name: str) -> dict:
+        return self._call("get", lambda: self._api().get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, TEMPLATE_PLURAL, name, _request_timeout=self.request_timeout),
+            resource=f"{TEMPLATE_PLURAL}.{GROUP}")
+
     def close(self) -> None:
         self._index.close()
         if self._executor is not None:
@@ -490,14 +508,21 @@ class KubernetesBackend:
 
     # ---- metadata list / watch used by the index
     def _relist_metadata(self) -> tuple[list[dict], str]:
+        return self._metadata_pages(lambda token: self._api().list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, label_selector=self.base_selector, limit=LIST_CHUNK,
+            _continue=token, _headers={"Accept": ACCEPT_METADATA_LIST}, _preload_content=False,
+            _request_timeout=self.request_timeout))
+
+    def _metadata_pages(self, list_page: Callable[[str | None], Any], verb: str | None = None,
+                        resource: str = RESOURCE) -> tuple[list[dict], str]:
+        """Every item's metadata of a chunked PartialObjectMetadataList, and its resourceVersion.
+
+        ``verb`` given: client errors become BackendErrors naming ``verb resource``."""
         metas: list[dict] = []
         token = None
         rv = ""
         while True:
-            resp = self._api().list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, label_selector=self.base_selector, limit=LIST_CHUNK,
-                _continue=token, _headers={"Accept": ACCEPT_METADATA_LIST}, _preload_content=False,
-                _request_timeout=self.request_timeout)
+            resp = self._call(verb, lambda: list_page(token), resource=resource) if verb else list_page(token)
             body = json.loads(resp.data)
             metas.extend(item.get("metadata", {}) for item in body.get("items") or [])
             rv = body.get("metadata", {}).get("resourceVersion", rv)

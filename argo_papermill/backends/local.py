@@ -278,6 +278,22 @@ class LocalBackend:
         for folder in (data / "logs" / name, data / "pods" / name):
             shutil.rmtree(folder, ignore_errors=True)
 
+    def list_secret_metadata(self) -> list[dict]:
+        """The local Secrets are the folders ``secrets_dir/<name>/`` (no labels); no value is read."""
+        folder = self.config.secrets_dir
+        if folder is None or not folder.is_dir():
+            return []
+        return [{"metadata": {"name": p.name}} for p in sorted(folder.iterdir()) if p.is_dir()]
+
+    def get_workflow_template(self, name: str) -> dict:
+        """The WorkflowTemplate of that name from the template folders (YAML), as the engine resolves it."""
+        from argo_papermill.engine.templates import TemplateLibrary, TemplateNotFound
+
+        try:
+            return TemplateLibrary(self.config.template_dirs).get(name)
+        except TemplateNotFound as err:
+            raise NotFound(str(err)) from None
+
     def logs(self, name: str) -> Iterator[str]:
         """Container logs, pod by pod in node start order, each line prefixed like ``argo logs``."""
         workflow = self.get(name)

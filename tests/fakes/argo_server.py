@@ -26,6 +26,7 @@ from fakes.kube import Fault, match_labels, now_rfc3339
 GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 500: 13, 503: 14}
 WF = re.compile(r"^/api/v1/workflows/(?P<ns>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<action>stop|terminate|log))?)?$")
 ARCH = re.compile(r"^/api/v1/archived-workflows(?:/(?P<uid>[^/]+))?$")
+WFT = re.compile(r"^/api/v1/workflow-templates/(?P<ns>[^/]+)/(?P<name>[^/]+)$")
 COMPLETED = ("Succeeded", "Failed", "Error")
 
 
@@ -97,6 +98,7 @@ class FakeArgoServer:
         self.requests: list[tuple[str, str, dict, object]] = []
         self.faults: list[Fault] = []
         self.logs: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (ns, name) -> [(pod, line)]
+        self.templates: dict[tuple[str, str], dict] = {}  # (ns, name) -> WorkflowTemplate
         self.rv = 0
 
     def _touch(self, obj: dict) -> None:
@@ -201,6 +203,13 @@ class FakeArgoServer:
                     del self.live[(ns, name)]
                     return 200, {}
                 return err(405, "method not allowed")
+            if m := WFT.match(path):
+                ns, name = m.group("ns", "name")
+                if method != "GET":
+                    return err(405, "method not allowed")
+                if (ns, name) not in self.templates:
+                    return err(404, f'workflowtemplates.argoproj.io "{name}" not found')
+                return 200, self.templates[(ns, name)]
             if m := ARCH.match(path):
                 uid = m.group("uid")
                 if not self.archive_enabled:

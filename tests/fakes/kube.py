@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlparse
 PATH = re.compile(
     r"^/apis/(?P<g>[^/]+)/(?P<v>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
 POD_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+)(?P<log>/log)?)?$")
+SECRET_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets$")
 
 
 def status_body(code: int, reason: str, msg: str) -> dict:
@@ -114,6 +115,8 @@ class FakeKube:
         self.token = token
         self.pods: dict[tuple[str, str], dict] = {}  # (ns, name) -> pod
         self.pod_logs: dict[tuple[str, str, str], str] = {}  # (ns, pod, container) -> text
+        self.secrets: dict[tuple[str, str], dict] = {}  # (ns, name) -> Secret (with data)
+        self.secret_list_accepts: list[str] = []  # the Accept header of every secrets list
         self.record_events = True
         self._snapshots: dict = {}
         self.validate_workflows = True  # stands in for the CRD schema / a validating admission policy
@@ -159,6 +162,15 @@ class FakeKube:
             self._bump(key, "MODIFIED", new)
             return copy.deepcopy(new)
 
+    def add_secret(self, ns: str, name: str, data: dict[str, str], labels: dict | None = None,
+                   annotations: dict | None = None) -> None:
+        with self.cond:
+            self.secrets[(ns, name)] = {
+                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": ns, "labels": labels or {}, "annotations": annotations or {},
+                             "uid": str(uuid.uuid4()), "creationTimestamp": now_rfc3339()},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
     def add_pod(self, ns: str, name: str, labels: dict, containers: dict[str, str]) -> None:
         with self.cond:
             self.pods[(ns, name)] = {
@@ -198,6 +210,8 @@ class FakeKube:
     def handle(self, method, path, query, body, ctype, accept=""):
         if m := POD_PATH.match(path):
             return self._pods(method, m, query)
+        if m := SECRET_PATH.match(path):
+            return self._secrets(method, m.group("ns"), accept)
         m = PATH.match(path)
         if not m:
             return 404, status_body(404, "NotFound", f"the server could not find the requested resource ({path})")
@@ -294,6 +308,20 @@ class FakeKube:
                              "items": [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
                                         "metadata": o["metadata"]} for o in page]}
             return 200, {"apiVersion": f"{g}/{v}", "kind": "WorkflowList", "metadata": meta, "items": page}
+
+    def _secrets(self, method, ns, accept):
+        """The collection GET only: full Secrets, or PartialObjectMetadataList when the Accept header asks."""
+        if method != "GET":
+            return 405, status_body(405, "MethodNotAllowed", method)
+        with self.cond:
+            self.secret_list_accepts.append(accept)
+            items = [copy.deepcopy(o) for (sns, _), o in sorted(self.secrets.items()) if sns == ns]
+        meta = {"resourceVersion": str(self.rv)}
+        if "as=PartialObjectMetadataList" in accept:
+            return 200, {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": meta,
+                         "items": [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                                    "metadata": o["metadata"]} for o in items]}
+        return 200, {"apiVersion": "v1", "kind": "SecretList", "metadata": meta, "items": items}
 
     def _pods(self, method, m, query):
         ns, name, log = m.group("ns", "name", "log")
