@@ -27,6 +27,7 @@ from argo_papermill.engine.dag import task_dependencies
 from argo_papermill.engine.ids import pod_name as make_pod_name
 from argo_papermill.engine.nodes import COMPLETED, FULFILLED, NodeTree, now_rfc3339, parse_progress
 from argo_papermill.engine.pod import PodError, PodPlan, PodProcess, plan_pod
+from argo_papermill.engine.runner import DEPENDENCY_EXIT_CODE
 from argo_papermill.engine.store import Store
 from argo_papermill.engine.substitute import SubstitutionError, substitute
 from argo_papermill.engine.templates import TemplateLibrary, TemplateNotFound, join_spec
@@ -534,15 +535,8 @@ class WorkflowRun:
                     self.tree.mark(containers[event["container"]], "Running")
                 elif kind == "terminated":
                     terminated[event["container"]] = event
-                    cid = containers.get(event["container"])
-                    if cid:
-                        code = int(event["exitCode"])
-                        if code == 0:
-                            self.tree.mark(cid, "Succeeded")
-                        else:
-                            message = (f"{event['container']}: {event.get('reason') or 'Error'} (exit code {code}): "
-                                       f"{event.get('message', '')}")
-                            self.tree.mark(cid, "Error" if code == 64 else "Failed", message)
+                    if event["container"] in containers:
+                        self._mark_container(containers[event["container"]], event)
             progress = pod.progress()
             if progress != last_progress and parse_progress(progress):
                 last_progress = progress
@@ -578,13 +572,7 @@ class WorkflowRun:
     def _finish_pod(self, node, template, containers, plan: PodPlan, terminated: dict, reason: str | None) -> Outcome:
         for name, cid in containers.items():
             if name in terminated:
-                code = int(terminated[name]["exitCode"])
-                if code == 0:
-                    self.tree.mark(cid, "Succeeded")
-                else:
-                    event = terminated[name]
-                    self.tree.mark(cid, "Error" if code == 64 else "Failed",
-                                   f"{name}: {event.get('reason') or 'Error'} (exit code {code}): {event.get('message', '')}")
+                self._mark_container(cid, terminated[name])
             elif self.tree.nodes[cid]["phase"] not in FULFILLED:
                 self.tree.mark(cid, "Failed", "Pod Failed whilst container running")
         outputs: dict = {}
@@ -612,6 +600,15 @@ class WorkflowRun:
         self.tree.mark(node["id"], phase, message)
         self.save()
         return Outcome(node["id"], phase, outputs)
+
+    def _mark_container(self, cid: str, event: dict) -> None:
+        """A Container node from the runner's ``terminated`` event, with Argo's message on failure."""
+        code = int(event["exitCode"])
+        if code == 0:
+            self.tree.mark(cid, "Succeeded")
+            return
+        message = f"{event['container']}: {event.get('reason') or 'Error'} (exit code {code}): {event.get('message', '')}"
+        self.tree.mark(cid, "Error" if code == DEPENDENCY_EXIT_CODE else "Failed", message)
 
     def _output_parameters(self, template: dict, plan: PodPlan) -> tuple[list[dict], str | None]:
         params, error = [], None

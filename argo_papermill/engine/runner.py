@@ -69,25 +69,25 @@ class Runner:
                 continue
             failed = [dep for dep in deps if self.exit_codes[dep] != 0]
             if failed:
-                dep = failed[0]
-                message = f'dependency "{dep}" exited with non-zero code: {self.exit_codes[dep]}'
-                self._log(name, message + "\n")
-                self.exit_codes[name] = DEPENDENCY_EXIT_CODE
-                self.emit(event="terminated", container=name, exitCode=DEPENDENCY_EXIT_CODE, reason="Error",
-                          message=message, ran=False)
+                code = self.exit_codes[failed[0]]
+                self._never_ran(name, f'dependency "{failed[0]}" exited with non-zero code: {code}')
                 continue
             self._start(name, container)
+
+    def _never_ran(self, name: str, message: str) -> None:
+        """End a container without running it, with exit code 64 and ``message`` (as the emissary does)."""
+        self._log(name, message + "\n")
+        self.exit_codes[name] = DEPENDENCY_EXIT_CODE
+        self.emit(event="terminated", container=name, exitCode=DEPENDENCY_EXIT_CODE, reason="Error",
+                  message=message, ran=False)
 
     def _start(self, name: str, container: dict) -> None:
         argv = list(container["argv"])
         env = container["env"]
         resolved = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
         if not resolved:
-            message = f"failed to find name in PATH: exec: \"{argv[0]}\": executable file not found in $PATH"
-            self._log(name, message + "\n")
-            self.exit_codes[name] = DEPENDENCY_EXIT_CODE
-            self.emit(event="terminated", container=name, exitCode=DEPENDENCY_EXIT_CODE, reason="Error",
-                      message=message, ran=False)
+            self._never_ran(name, f'failed to find name in PATH: exec: "{argv[0]}": '
+                                  "executable file not found in $PATH")
             return
         log = open(os.path.join(self.spec["log_dir"], f"{name}.log"), "ab")
         try:

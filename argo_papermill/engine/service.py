@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from argo_papermill.engine.config import EngineConfig
-from argo_papermill.engine.executor import WorkflowRun
+from argo_papermill.engine.executor import WorkflowRun, stopped_message
+from argo_papermill.engine.nodes import now_rfc3339
 from argo_papermill.engine.store import COMPLETED_PHASES, Store
 from argo_papermill.engine.templates import TemplateLibrary
 
@@ -157,10 +158,8 @@ class Engine:
 
     def _fail_unstarted(self, name: str, workflow: dict, strategy: str) -> None:
         """A Pending workflow that is stopped fails at once, as Argo does."""
-        from argo_papermill.engine.nodes import now_rfc3339
-
         self.store.write_status(name, {
-            "phase": "Failed", "message": f"Stopped with strategy '{strategy}'",
+            "phase": "Failed", "message": stopped_message(strategy),
             "startedAt": now_rfc3339(), "finishedAt": now_rfc3339(), "progress": "0/0",
         }, {})
 

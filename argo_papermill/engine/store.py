@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workflows (
@@ -135,13 +135,6 @@ class Store:
             f"SELECT name FROM workflows WHERE phase IN ({','.join('?' * len(phases))})", phases
         )
         return [row[0] for row in rows]
-
-    def raw(self, name: str) -> dict | None:
-        return self.get(name)
-
-    def iter_names(self) -> Iterator[str]:
-        for (name,) in self._conn().execute("SELECT name FROM workflows"):
-            yield name
 
 
 def _assemble(metadata: str, spec: str, status: str, nodes: str, phase: str, rv: int, *, with_nodes: bool) -> dict:
