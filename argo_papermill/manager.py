@@ -34,11 +34,13 @@ from argo_papermill.backends.base import (
     Unavailable,
     Unsupported,
 )
-from argo_papermill.errors import (
+from argo_papermill.errors import (  # SyncTimeoutError, ResultForbiddenError: also imported from here
     BackendForbiddenError,
     BackendUnavailableError,
     InvalidInputError,
+    ResultForbiddenError,
     SubmissionRejectedError,
+    SyncTimeoutError,
 )
 from argo_papermill.manager_config import ManagerConfig, load_manager_config
 from argo_papermill.notify import Notifier, subscriber_annotation
@@ -57,26 +59,6 @@ STATUS_PHASES: dict[str, frozenset[str]] = {
 PROGRESS_MEMORY = 10_000
 LOCAL_JOBS = 1000  # jobs of ordinary (non-workflow) processors kept in memory
 CREATE_ATTEMPTS = 3
-
-
-class SyncTimeoutError(ProcessorExecuteError):
-    """A sync execution did not finish within ``sync_timeout``; the job keeps running."""
-
-    http_status_code = 504
-    ogc_exception_code = "NoApplicableCode"
-
-    def __init__(self, message: str):
-        super().__init__(message, user_msg=message)
-
-
-class ResultForbiddenError(ProcessorExecuteError):
-    """A ``result-file`` scrap points outside the job's own results directory."""
-
-    http_status_code = 403
-    ogc_exception_code = "Forbidden"
-
-    def __init__(self, message: str):
-        super().__init__(message, user_msg=message)
 
 
 def workflow_name(job_id: str) -> str:

@@ -303,3 +303,25 @@ def test_html_job_pages_render(env):
 def test_ordinary_processor_over_http(env):
     r = requests.post(f"{env['url']}/processes/hello-world/execution", json={"inputs": {"name": "z"}})
     assert r.status_code == 200 and r.json() == {"id": "echo", "value": "Hello z!"}
+
+
+def test_result_notebook_route(env):
+    import nbformat
+
+    ok, failed, gone = (execute(env, {"scenario": s}).json()["jobID"] for s in ("json", "fail", "none"))
+    hold = execute(env, {"scenario": "hold"}).json()["jobID"]
+    for job_id in (ok, failed, gone):
+        wait_job(env, job_id)
+    r = requests.get(f"{env['url']}/jobs/{ok}/notebook", timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/x-ipynb+json")
+    assert r.content == (env["home"] / "results" / ok / "result.ipynb").read_bytes()
+    assert nbformat.reads(r.text, as_version=4).cells
+    html = requests.get(f"{env['url']}/jobs/{failed}/notebook?f=html", timeout=60)  # a failed one: the useful one
+    assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
+    assert "ZeroDivisionError" in html.text and "<html" in html.text
+    assert "sandbox" in html.headers["Content-Security-Policy"]  # the notebook's own HTML runs no script here
+    (env["home"] / "results" / gone / "result.ipynb").unlink()
+    for job_id in (hold, gone, "nope"):  # running (no notebook yet), notebook missing, unknown job
+        for suffix in ("", "?f=html"):
+            r = requests.get(f"{env['url']}/jobs/{job_id}/notebook{suffix}", timeout=30)
+            assert r.status_code == 404 and "Traceback" not in r.text, (job_id, r.text)
