@@ -161,6 +161,22 @@ def server(tmp_path_factory):
     srv.kill()
 
 
+def test_printed_curl_runs_hello_and_the_log_stays_quiet(server):
+    """What a new user sees: the printed curl, pasted into a shell, runs the hello notebook; no warning flood."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    assert request("GET", f"{server.url}/processes/execute-notebook")[0] == 200
+    printed = (server.home / f"server-{server.port}.log").read_text()
+    command = printed[printed.index("curl -si -X POST"):printed.index("# then")]
+    response = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60).stdout
+    location = next(line for line in response.splitlines() if line.lower().startswith("location:"))
+    job_id = location.strip().rstrip("/").rsplit("/", 1)[-1]
+    assert server.wait(job_id)["status"] == "successful"
+    assert b"Hello, argo-papermill!" in server.results(job_id)[2]
+    log = (server.home / f"server-{server.port}.log").read_text()
+    assert "unknown locale" not in log and " WARNING " not in log, log[-3000:]
+
+
 def test_parameters_reach_the_notebook(server):
     job_id = server.submit("notebooks/hello.ipynb", parameters_json={"name": "e2e"})
     job = server.wait(job_id)

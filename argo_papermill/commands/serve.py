@@ -51,7 +51,10 @@ def build_config(host: str, port: int | str, data_dir: str, home: str) -> dict:
                 "sync_poll_interval": 0.1,
             },
         },
-        "logging": {"level": "WARNING"},
+        # ERROR, not WARNING: pygeoapi's l10n.translate tries every key of every flat dict in the process
+        # description (JSON schemas, links) as a locale and warns "unknown locale 'type'" dozens of times
+        # per GET /processes; pygeoapi's config has one level for all loggers. Errors (ours too) still show.
+        "logging": {"level": "ERROR"},
         "metadata": {
             "identification": {
                 "title": {"en": "argo-papermill (local)"},
@@ -81,13 +84,30 @@ def build_config(host: str, port: int | str, data_dir: str, home: str) -> dict:
 
 
 def curl_example(url: str, notebook: str) -> str:
+    """A ready-to-paste request that runs ``notebook``, and the calls that follow it."""
     body = json.dumps({"inputs": {"notebook": notebook, "parameters_json": {"name": "argo-papermill"}}})
     return (
         f"curl -si -X POST {url}/processes/execute-notebook/execution \\\n"
         f"  -H 'Content-Type: application/json' -H 'Prefer: respond-async' \\\n"
         f"  -d {shlex.quote(body)}\n"
-        f"# then: curl -s <Location header>  and  curl -s <Location header>/results"
+        f"# then, with <id> from the Location header:\n"
+        f"#   curl -s {url}/jobs/<id>            (status, progress)\n"
+        f"#   curl -s {url}/jobs/<id>/results    (the result)\n"
+        f"#   curl -s {url}/jobs/<id>/logs       (the containers' output)"
     )
+
+
+def notebook_hint(home: Path, url: str) -> str:
+    """What to paste to run a first notebook: the bundled hello notebook when this is a source checkout."""
+    if EXAMPLE_NOTEBOOK.exists():
+        try:
+            shown = str(EXAMPLE_NOTEBOOK.relative_to(home))  # relative paths start at the job home
+        except ValueError:
+            shown = str(EXAMPLE_NOTEBOOK)  # the host filesystem is visible to jobs: an absolute path works
+        return f"Run the hello notebook:\n{curl_example(url, shown)}"
+    return (f"No example notebooks beside this installation (they are in examples/notebooks/ of a source "
+            f"checkout).\nPut a notebook into {home} (the job home, /home/jovyan in the job) and run it by its "
+            f"path relative to that folder, or by an absolute path:\n{curl_example(url, 'my-notebook.ipynb')}")
 
 
 def _openapi(config_file: Path, openapi_file: Path) -> None:
@@ -126,17 +146,8 @@ def serve(config_file: Path | None, host: str, port: int, data_dir: Path, thread
     openapi_file = data_dir / "pygeoapi-openapi.yml"
     _openapi(config_file, openapi_file)
     url = f"http://{host}:{port}"
-    notebook = EXAMPLE_NOTEBOOK
-    try:
-        shown = str(notebook.relative_to(Path.cwd().resolve()))  # relative paths start at the job home
-    except ValueError:
-        shown = str(notebook)  # an absolute host path works as it is
     click.echo(f"argo-papermill serving {url} (config {config_file}, data {data_dir})")
-    if notebook.exists():
-        click.echo(f"Run the hello notebook:\n{curl_example(url, shown)}")
-    else:
-        click.echo(f"Run a notebook (a path relative to {Path.cwd()}, or an absolute one):\n"
-                   f"{curl_example(url, 'my-notebook.ipynb')}")
+    click.echo(notebook_hint(Path.cwd().resolve(), url))
     sys.stdout.flush()
     env = {**os.environ, "PYGEOAPI_CONFIG": str(config_file), "PYGEOAPI_OPENAPI": str(openapi_file)}
     gunicorn = Path(sys.executable).parent / "gunicorn"
