@@ -12,7 +12,15 @@ import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from argo_papermill._version import __version__
 from argo_papermill.errors import ConfigurationError
@@ -20,6 +28,9 @@ from argo_papermill.translate.quantity import is_quantity
 
 DEFAULT_IMAGE = f"argo-papermill-job:{__version__}"
 DEFAULT_TEMPLATE_NAME = "papermill-notebook"
+# The largest notebook parameters (base64 text) a request may carry: they travel as one argv item,
+# and Argo moves a pod's args elsewhere beyond 128 KiB. ``max_parameters_bytes`` may lower it.
+MAX_PARAMETERS_BYTES = 96 * 1024
 
 Quantity = str
 K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -38,14 +49,26 @@ def _k8s_name(value: str | None, what: str = "name") -> str | None:
     return value
 
 
-def _quantities(value: dict[str, Any]) -> dict[str, str]:
-    out = {}
-    for key, qty in value.items():
-        qty = str(qty) if isinstance(qty, (int, float)) and not isinstance(qty, bool) else qty
-        if not is_quantity(qty):
-            raise ValueError(f"{key}: {qty!r} is not a Kubernetes quantity")
-        out[str(key)] = qty
-    return out
+def _quantity(value: Any, what: str = "") -> str:
+    """A Kubernetes quantity as a string (YAML numbers such as ``2`` become ``"2"``); ValueError otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not is_quantity(value):
+        raise ValueError(f"{what}{value!r} is not a Kubernetes quantity")
+    return value
+
+
+def _quantities(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping of resource name to quantity")
+    return {str(key): _quantity(qty, f"{key}: ") for key, qty in value.items()}
+
+
+def _absolute_path(value: str) -> str:
+    """An absolute path without ``..``, without a trailing slash."""
+    if not value.startswith("/") or ".." in value.split("/"):
+        raise ValueError("must be an absolute path without '..'")
+    return value.rstrip("/") or "/"
 
 
 def _compile(value: str | None) -> str | None:
@@ -73,12 +96,7 @@ class S3Config(_Strict):
     _name = field_validator("secret_name")(lambda v: _k8s_name(v, "Secret name"))
     _q = field_validator("resource_limits", "resource_requests", mode="before")(_quantities)
 
-    @field_validator("mount_path")
-    @classmethod
-    def _absolute(cls, v: str) -> str:
-        if not v.startswith("/") or ".." in v.split("/"):
-            raise ValueError("must be an absolute path without '..'")
-        return v.rstrip("/") or "/"
+    _path = field_validator("mount_path")(_absolute_path)
 
     @field_validator("s3_url")
     @classmethod
@@ -131,6 +149,14 @@ class ExtraPvc(_Strict):
     sub_path: str | None = None
 
     _name = field_validator("claim_name")(lambda v: _k8s_name(v, "claim name"))
+    _path = field_validator("mount_path")(_absolute_path)
+
+    @field_validator("sub_path")
+    @classmethod
+    def _relative(cls, v: str | None) -> str | None:
+        if v is not None and (v.startswith("/") or ".." in v.split("/")):
+            raise ValueError("must be a relative path without '..' (as Kubernetes requires of subPath)")
+        return v or None
 
 
 class ProcessorConfig(_Strict):
@@ -173,6 +199,7 @@ class ProcessorConfig(_Strict):
     extra_resource_requests: dict[str, Quantity] = {}
     max_cpu: Quantity | None = None
     max_memory: Quantity | None = None
+    max_parameters_bytes: int = Field(default=MAX_PARAMETERS_BYTES, ge=1, le=MAX_PARAMETERS_BYTES)
     # Argo
     default_timeout_seconds: int | None = Field(default=86400, ge=1)
     max_timeout_seconds: int | None = Field(default=7 * 86400, ge=1)
@@ -191,21 +218,12 @@ class ProcessorConfig(_Strict):
         "conda_store_claim_name",
     )(_k8s_name)
 
+    _outdir = field_validator("output_directory")(_absolute_path)
+
     @field_validator("max_cpu", "max_memory", mode="before")
     @classmethod
     def _max(cls, v: Any) -> Any:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            v = str(v)
-        if v is not None and not is_quantity(v):
-            raise ValueError(f"{v!r} is not a Kubernetes quantity")
-        return v
-
-    @field_validator("output_directory")
-    @classmethod
-    def _outdir(cls, v: str) -> str:
-        if not v.startswith("/") or ".." in v.split("/"):
-            raise ValueError("must be an absolute path without '..'")
-        return v.rstrip("/") or "/"
+        return None if v is None else _quantity(v)
 
     @field_validator("node_purpose_label_key")
     @classmethod
@@ -254,7 +272,7 @@ class ProcessorConfig(_Strict):
 
     @field_validator("extra_volumes", "extra_volume_mounts", "tolerations")
     @classmethod
-    def _k8s_objects(cls, v: list[dict[str, Any]], info) -> list[dict[str, Any]]:
+    def _k8s_objects(cls, v: list[dict[str, Any]], info: ValidationInfo) -> list[dict[str, Any]]:
         from hera.workflows.models import Toleration, Volume, VolumeMount
 
         model = {"extra_volumes": Volume, "extra_volume_mounts": VolumeMount, "tolerations": Toleration}[info.field_name]

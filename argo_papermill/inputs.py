@@ -22,7 +22,6 @@ from argo_papermill.contract import JOB_HOME
 from argo_papermill.errors import InvalidInputError
 from argo_papermill.translate.quantity import is_quantity, parse_quantity
 
-MAX_PARAMETERS_BYTES = 96 * 1024  # base64 text; Argo offloads argv beyond 128 KiB
 MAX_STRING = 1024
 LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 KERNEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+@:-]*$")
@@ -89,18 +88,29 @@ def _plain(field: str, value: str | None, *, option_like: bool = True) -> None:
         raise _bad(field, "must not start with '-' (it would be read as an option)")
 
 
+# pydantic error types -> the rule in the words of a JSON request
+_TYPE_RULES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "bool_type": "must be a boolean (true or false)",
+    "dict_type": "must be a JSON object (dictionary)",
+}
+
+
 def _from_pydantic(err: ValidationError) -> InvalidInputError:
     item = err.errors()[0]
     field = str(item["loc"][0]) if item["loc"] else "inputs"
     if item["type"] == "extra_forbidden":
         known = ", ".join(NotebookInputs.model_fields)
         return _bad(field, f"unknown input (known inputs: {known})")
-    if item["type"] == "missing":
-        return _bad(field, "is required")
-    return _bad(field, item["msg"])
+    rule = _TYPE_RULES.get(item["type"]) or re.sub(r"^(Input|String|Value) should", "must", item["msg"])
+    return _bad(field, rule)
 
 
-def _parameters(inputs: NotebookInputs) -> str:
+def _parameters(inputs: NotebookInputs, limit: int) -> str:
+    """The notebook parameters as base64 YAML (JSON is YAML), at most ``limit`` bytes; "" for none."""
     if inputs.parameters_json is not None:
         try:
             text = json.dumps(inputs.parameters_json, ensure_ascii=False, allow_nan=False)
@@ -122,8 +132,9 @@ def _parameters(inputs: NotebookInputs) -> str:
         encoded = base64.b64encode(raw).decode()
     else:
         return ""
-    if len(encoded) > MAX_PARAMETERS_BYTES:
-        raise _bad(field, f"too large (more than {MAX_PARAMETERS_BYTES} bytes once base64-encoded)")
+    if len(encoded) > limit:
+        raise _bad(field, f"too large: {len(encoded)} bytes once base64-encoded, more than the configured "
+                          f"maximum of {limit} bytes (max_parameters_bytes)")
     return encoded
 
 
@@ -245,7 +256,7 @@ def validate_inputs(data: Any, config: ProcessorConfig) -> NotebookRequest:
     return NotebookRequest(
         inputs=inputs,
         notebook=_notebook(inputs.notebook),
-        parameters_b64=_parameters(inputs),
+        parameters_b64=_parameters(inputs, config.max_parameters_bytes),
         kernel=kernel,
         image=_image(inputs.image, config),
         output_filename=_name_part("output_filename", inputs.output_filename),

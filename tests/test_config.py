@@ -34,6 +34,12 @@ from argo_papermill.errors import ConfigurationError
         ({"conda_store_groups": ["../x"]}, "conda_store_groups"),
         ({"output_directory": "/out/{{workflow.name}}"}, "output_directory: must not contain '{{'"),
         ({"extra_volumes": [{"name": "a", "hostPath": {"path": "/{{x}}"}}]}, "extra_volumes.0.hostPath.path"),
+        ({"extra_resource_requests": ["cpu"]}, "extra_resource_requests"),
+        ({"extra_pvcs": [{"claim_name": "c", "mount_path": "data"}]}, "'extra_pvcs.0.mount_path'"),
+        ({"extra_pvcs": [{"claim_name": "c", "mount_path": "/d", "sub_path": "../x"}]}, "'extra_pvcs.0.sub_path'"),
+        ({"s3": {"bucket_name": "b", "secret_name": "s", "mount_path": "/a/../b"}}, "'s3.mount_path'"),
+        ({"max_parameters_bytes": 200 * 1024}, "max_parameters_bytes"),
+        ({"max_cpu": True}, "max_cpu"),
     ],
 )
 def test_bad_configuration_names_the_key(processor_def, needle) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
+from fakes.fixtures import home, kube  # noqa: F401 - fixtures
 from pygeoapi.process.base import ProcessorExecuteError
 
 from argo_papermill import NotebookProcessor
@@ -20,6 +22,7 @@ CONFIG = {
     "max_cpu": "4",
     "max_memory": "16Gi",
     "max_timeout_seconds": 3600,
+    "max_parameters_bytes": 1024,
 }
 
 
@@ -70,6 +73,13 @@ BAD = [
     ("result_data_directory", {"notebook": "a.ipynb", "result_data_directory": "../x"}, "path traversal"),
     ("result_data_directory", {"notebook": "a.ipynb", "result_data_directory": "/etc"}, "relative"),
     ("result_data_directory", {"notebook": "a.ipynb", "result_data_directory": "{user}"}, "placeholder"),
+    ("parameters_json", {"notebook": "a.ipynb", "parameters_json": {"x": "y" * 1000}}, "max_parameters_bytes"),
+    ("parameters", {"notebook": "a.ipynb", "parameters": b64("x: " + "y" * 1000)}, "max_parameters_bytes"),
+    ("kernel", {"notebook": "a.ipynb", "kernel": "k" * 256}, "at most 255"),
+    ("notebook", {"notebook": "--help"}, "start with '-'"),
+    ("git_revision", {"notebook": "a.ipynb", "git_revision": "-b"}, "start with '-'"),
+    ("image", {"notebook": "a.ipynb", "image": "-registry.example/a:1"}, "start with '-'"),
+    ("output_filename", {"notebook": "a.ipynb", "output_filename": "a\\..\\b"}, "path traversal"),
 ]
 
 
@@ -157,3 +167,37 @@ def test_nothing_is_created_on_bad_input(tmp_path, monkeypatch) -> None:
         processor.workflow_manifest("j1", {"notebook": "a.ipynb", "cpu_limit": "x"})
     processor.workflow_manifest("j1", {"notebook": "a.ipynb"})
     assert list(tmp_path.iterdir()) == []  # and a good request does not touch the disk either
+
+
+def test_parameters_up_to_the_configured_limit_are_accepted() -> None:
+    config = load_processor_config({"max_parameters_bytes": 1024})
+    fits = {"x": "y" * 759}  # 768 bytes of JSON, exactly 1024 once base64-encoded
+    assert len(validate_inputs({"notebook": "a.ipynb", "parameters_json": fits}, config).parameters_b64) == 1024
+    with pytest.raises(InvalidInputError, match="1028 bytes once base64-encoded, more than the configured maximum"):
+        validate_inputs({"notebook": "a.ipynb", "parameters_json": {"x": "y" * 760}}, config)
+
+
+def test_no_bad_request_creates_anything(kube, home: Path) -> None:
+    """Through the manager and a Kubernetes API (a fake over HTTP): every class of bad request is a 400
+    naming the field, and the API sees no write at all (no Workflow, no patch), the results folder
+    stays empty."""
+    from fakes.fixtures import NAMESPACE, manager_def  # noqa: F811
+    from pygeoapi.util import RequestedProcessExecutionMode
+
+    from argo_papermill.manager import ArgoManager
+
+    processes = {"execute-notebook": {"type": "process",
+                                      "processor": {"name": "argo_papermill.NotebookProcessor", **CONFIG}}}
+    manager = ArgoManager(manager_def("kubernetes", kube.url, home, processes=processes))
+    try:
+        for field, inputs, rule in BAD:
+            with pytest.raises(ProcessorExecuteError) as info:
+                manager.execute_process("execute-notebook", inputs,
+                                        execution_mode=RequestedProcessExecutionMode.respond_async)
+            assert info.value.http_status_code == 400, (field, info.value.message)
+            assert repr(field) in info.value.message and rule in info.value.message
+    finally:
+        manager.backend.close()
+    writes = [r for r in kube.requests if r[0] not in ("GET",)]
+    assert writes == [] and kube.workflows(NAMESPACE) == []
+    assert list(home.iterdir()) == []

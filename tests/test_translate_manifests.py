@@ -80,6 +80,7 @@ FULL_CONFIG: dict = {
     "extra_resource_requests": {"ephemeral-storage": "1Gi"},
     "max_cpu": "8",
     "max_memory": "32Gi",
+    "max_parameters_bytes": 64 * 1024,
     "default_timeout_seconds": 3600,
     "max_timeout_seconds": 86400,
     "workflow_ttl_seconds": 604800,
