@@ -430,7 +430,12 @@ def _running_message(view: _View) -> str:
         text = _clean(as_str(failing.get("message")))
         return f"Running; step {_step_name(view, failing)} failed" + (f": {text}" if text else "")
     message = as_str(view.status.get("message"))
-    return _clean(message) if message else "Job running"
+    if message:
+        return _clean(message)
+    counted = [u for u in view.units if u.weight > 0]
+    if counted and all(u.fraction >= 1 for u in counted):
+        return "All steps finished; Argo is completing the workflow"
+    return "Job running"
 
 
 def _duration(seconds: float) -> str:

@@ -62,83 +62,97 @@ def assert_valid_job(job: dict) -> None:
     json.loads(job["parameters"])
 
 
-# file -> (status, progress, a substring of the message, why)
+# file -> (status, progress, the message, why)
 EXPECTED: dict[str, tuple[str, int, str, str]] = {
     "01-steps-succeeded-s3-output-artifacts-artgc.yaml": (
-        "successful", 100, "in 11s", "Succeeded 22:29:58 -> 22:30:09"),
+        "successful", 100, "Job finished successfully in 11s", "Succeeded 22:29:58 -> 22:30:09"),
     "02-steps-withitems-13-pods-succeeded-no-progress.yaml": (
-        "successful", 100, "in 40s", "Succeeded; no progress field anywhere (pre-2.12) is no problem"),
-    "03-pod-root-hello-world-succeeded.json": ("successful", 100, "in 8s", "JSON, single Pod root"),
+        "successful", 100, "Job finished successfully in 40s",
+        "Succeeded; no progress field anywhere (pre-2.12) is no problem"),
+    "03-pod-root-hello-world-succeeded.json": ("successful", 100, "Job finished successfully in 8s",
+        "JSON, single Pod root"),
     "04-pod-root-hello-world-running.json": (
-        "running", 0, "Running", "the Pod node is Running (pod started), nothing reported yet; "
+        "running", 0, "Running: whalesay", "the Pod node is Running (pod started), nothing reported yet; "
         "the root is not under metadata.name"),
     "05-dag-withparam-retries-failed-omitted-skipped.yaml": (
-        "running", 90, "failed with exit code 1",
+        "running", 90, "Running; step process-tasks(3:3)(2) failed: failed with exit code 1",
         "wf still Running: 11 steps (gen-tasks + 10 process-tasks, only the last attempt of (3:3)), "
         "10 Succeeded -> floor(100*10/11)=90; the failed attempt is the news"),
     "06-dag-retry-nodes-terminate-strategy.yaml": (
-        "failed", 33, "Stopped with strategy 'Terminate'",
+        "failed", 33, "Stopped outside pygeoapi (argo stop/terminate): Stopped with strategy 'Terminate'",
         "spec.shutdown=Terminate without our dismissed annotation = someone else stopped it; A done, B, C failed"),
     "07-dag-continueon-leaf-failed-progress.yaml": (
-        "running", 50, "failed with exit code 1",
+        "running", 50, "Running; step B failed: failed with exit code 1",
         "continueOn: wf Running with A Succeeded and B Failed; stored 3/3 is test-edited and not used"),
     "08-dag-skipped-node-output-param.yaml": (
-        "running", 99, "running",
+        "running", 99, "All steps finished; Argo is completing the workflow",
         "wf Running; the only executable node (stage-a) Succeeded, stage-b is a Skipped node -> capped at 99"),
     "09-dag-containerset-pod-and-containers-pending.yaml": (
-        "failed", 0, "Stopped with strategy 'Terminate'",
+        "failed", 0, "Stopped outside pygeoapi (argo stop/terminate): Stopped with strategy 'Terminate'",
         "shutdown=Terminate while the containerSet pod and both containers are still Pending"),
     "10-dag-containerset-podinitializing-progress-2of4.yaml": (
-        "running", 50, "PodInitializing",
+        "running", 50, "Step B is waiting: PodInitializing",
         "containerSet A (container main) Succeeded, B Pending with PodInitializing -> 1 of 2 steps"),
     "11-steps-error-phase-lifecycle-hook.yaml": (
-        "failed", 0, "step1", "wf phase Error -> failed; the Error pod's 1/1 is not a completion"),
+        "failed", 0, "Step step1 failed",
+        "wf phase Error -> failed; the Error pod's 1/1 is not a completion"),
     "12-steps-workflowtemplateref-stored-spec.yaml": (
-        "running", 0, "step-1",
+        "running", 0, "Running: step-1, step2",
         "both pods Running; their 1/1 is Argo's completion marker, not a self-report (test-edited)"),
-    "13-steps-nested-templateref-nodes.yaml": ("running", 0, "step-1", "one Pod Running inside nested Steps"),
-    "14-workflowtemplateref-pod-root-succeeded.yaml": ("successful", 100, "in 6s", "templateRef Pod root"),
+    "13-steps-nested-templateref-nodes.yaml": ("running", 0, "Running: step-1",
+        "one Pod Running inside nested Steps"),
+    "14-workflowtemplateref-pod-root-succeeded.yaml": ("successful", 100, "Job finished successfully in 6s",
+        "templateRef Pod root"),
     "15-steps-suspend-node-running.yaml": (
-        "running", 50, "approve", "build Succeeded, Suspend node approve Running (counts as a step)"),
+        "running", 50, "Suspended at step approve, waiting to be resumed",
+        "build Succeeded, Suspend node approve Running (counts as a step)"),
     "16-pod-root-pending-progress-0of1.yaml": (
-        "accepted", 0, "waiting", "wf Running but its only Pod is Pending without a reason"),
+        "accepted", 0, "Job accepted, waiting for its pod to start",
+        "wf Running but its only Pod is Pending without a reason"),
     "17-retry-quota-exceeded-pending-bad-wf-phase.yaml": (
-        "running", 0, "exceeded quota",
+        "running", 0, "Step exceeded-quota(1) is waiting: test1.test \"test\" is forbidden: exceeded quota",
         "unknown phase 'Runningg' is decided by the nodes: attempt (0) already Failed (not Pending), so the "
         "job left 'accepted'; attempt (1) is Pending with the quota message"),
     "18-steps-stopped-message-running-garbage-nodes.yaml": (
-        "failed", 0, "Stopped with strategy 'Stop'",
+        "failed", 0, "Stopped outside pygeoapi (argo stop/terminate): Stopped with strategy 'Stop'",
         "status.message says it was stopped (label completed=true); no executable nodes, stored 0/3"),
     "19-dag-6-pods-succeeded-progress-6of6.yaml": (
-        "running", 99, "running", "wf phase still Running although all 6 pods Succeeded -> not successful yet"),
-    "20-dag-retry-loop-output-params-succeeded.yaml": ("successful", 100, "in 21s", "Succeeded despite retries"),
+        "running", 99, "All steps finished; Argo is completing the workflow",
+        "wf phase still Running although all 6 pods Succeeded -> not successful yet"),
+    "20-dag-retry-loop-output-params-succeeded.yaml": ("successful", 100, "Job finished successfully in 21s",
+        "Succeeded despite retries"),
     "21-steps-retry-error-phase-nodes.yaml": (
-        "running", 50, "Error (exit code 1)",
+        "running", 50, "Running; step retry(1) failed: Error (exit code 1)",
         "safe-to-retry Succeeded; retry(1) (last attempt) Error while the Retry node is still Running"),
     "22-steps-mutex-pods-pending-waiting-for-lock.yaml": (
-        "accepted", 0, "Waiting for argo/mutex/welcome lock", "every pod Pending, waiting for a mutex"),
+        "accepted", 0, "Waiting for argo/mutex/welcome lock. Lock status: 0/1",
+        "every pod Pending, waiting for a mutex"),
     "23-pod-root-pending-containercreating.yaml": ("accepted", 0, "ContainerCreating", "single pod Pending"),
     "24-steps-failed-child-failed-message.yaml": (
         "failed", 50, "Step fail failed: failed with exit code 1",
         "pass Succeeded, fail Failed; the pod's message beats \"child '...' failed\""),
     "25-pod-root-failed-onexit-steps-skipped.yaml": (
-        "failed", 66, "main: Error (exit code 1)",
+        "failed", 66, "Step intentional-fail failed: main: Error (exit code 1)",
         "root Pod Failed, exit-handler pods cry and notify Succeeded -> 2 of 3 (Argo's stored 2/3)"),
     "26-dag-nested-suspend-nodes-failed-11of12.yaml": (
-        "failed", 91, "dag1-step5-tofail", "6 pods + 6 Suspend nodes, one pod Failed -> 11/12 (stored 11/12)"),
-    "27-dag-nested-16-pods-succeeded.yaml": ("successful", 100, "in 58s", "16 pods Succeeded"),
+        "failed", 91, "Step dag1-step5-tofail failed: Error (exit code 1)",
+        "6 pods + 6 Suspend nodes, one pod Failed -> 11/12 (stored 11/12)"),
+    "27-dag-nested-16-pods-succeeded.yaml": ("successful", 100, "Job finished successfully in 58s",
+        "16 pods Succeeded"),
     "28-dag-exhausted-retries-omitted-skipped.yaml": (
-        "running", 50, "failed with exit code 1",
+        "running", 50, "Running; step fail(1) failed: failed with exit code 1",
         "wf Running: success1(0) Succeeded, fail(1) (last attempt) Failed, success2 Omitted (not executable)"),
     "29-steps-failed-retries-no-more-retries.yaml": (
-        "running", 0, "failed with exit code 1",
+        "running", 0, "Running; step fail(1) failed: failed with exit code 1",
         "wf Running, the last attempts of fail and delayed-fail both Failed"),
     "30-dag-disable-fail-fast-failed.yaml": (
-        "failed", 80, "failed with exit code 2",
+        "failed", 80, "Step C(1) failed: failed with exit code 2",
         "A, B(0), D, E Succeeded; C(1) (last attempt) Failed -> 4/5"),
-    "derived/D1-compressednodes-from-01.yaml": ("successful", 100, "in 11s", "01 with compressedNodes"),
+    "derived/D1-compressednodes-from-01.yaml": ("successful", 100, "Job finished successfully in 11s",
+        "01 with compressedNodes"),
     "derived/D2-offloaded-nodes-from-01.yaml": (
-        "successful", 100, "in 11s", "01 with offloaded nodes: the workflow-level phase is enough"),
+        "successful", 100, "Job finished successfully in 11s",
+        "01 with offloaded nodes: the workflow-level phase is enough"),
 }  # fmt: skip
 
 ALL_FILES = sorted(
@@ -157,8 +171,7 @@ def test_fixture_status_progress_message(name: str):
     (workflow,) = load(name)
     job = job_from_workflow(workflow)
     assert_valid_job(job)
-    assert (job["status"], job["progress"]) == (status, progress)
-    assert message in job["message"]
+    assert (job["status"], job["progress"], job["message"]) == (status, progress, message)
     assert job_status(workflow) == status
 
 
