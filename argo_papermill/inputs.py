@@ -26,7 +26,6 @@ MAX_STRING = 1024
 LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 KERNEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+@:-]*$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-SECRET_KEY_RE = re.compile(r"secret|key|password|token|credential", re.IGNORECASE)
 
 
 class NotebookInputs(BaseModel):
@@ -268,12 +267,3 @@ def validate_inputs(data: Any, config: ProcessorConfig) -> NotebookRequest:
         timeout_seconds=_timeout(inputs.timeout, config),
         resources=_resources(inputs, config),
     )
-
-
-def mask_secrets(value: Any) -> Any:
-    """A copy with the values of keys that look like credentials replaced by '*'."""
-    if isinstance(value, dict):
-        return {k: ("*" if SECRET_KEY_RE.search(str(k)) else mask_secrets(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v) for v in value]
-    return value

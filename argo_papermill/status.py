@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Final, Iterable
 
 from argo_papermill import contract
+from argo_papermill.masking import mask_secrets
 from argo_papermill.status_nodes import (
     DONE_PHASES,
     EPOCH,
@@ -65,8 +66,6 @@ _DEADLINE_RE = re.compile(
 )
 _STOPPED_RE = re.compile(r"Stopped with strategy|workflow shutdown with strategy", re.IGNORECASE)
 _UNINFORMATIVE_RE = re.compile(r"^(child '.*' failed|No more retries left)$")
-_SECRET_KEY_RE = re.compile(r"secret|password|passwd|token|credential|key", re.IGNORECASE)
-MASK: Final = "*"
 # Order in which the steps of one job run; a failure of an earlier step explains the later ones.
 _STEP_ORDER: Final = {contract.CONTAINER_GIT: 0, contract.CONTAINER_S3: 1, contract.CONTAINER_PAPERMILL: 2}
 
@@ -472,16 +471,6 @@ def _message(view: _View, status: str) -> str:
 # ------------------------------------------------------------------------- identity and metadata
 
 
-def _mask(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: (MASK if isinstance(k, str) and _SECRET_KEY_RE.search(k) else _mask(v)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return value
-
-
 def parameters_json(raw: Any) -> str:
     """The job's ``parameters``: a JSON string (pygeoapi's job page ``JSON.parse``s it), secrets masked.
 
@@ -495,7 +484,7 @@ def parameters_json(raw: Any) -> str:
         parsed = json.loads(raw)
     except ValueError:
         return json.dumps({"truncated": raw})
-    return json.dumps(_mask(parsed))
+    return json.dumps(mask_secrets(parsed))
 
 
 def _identifier(view: _View) -> str:

@@ -34,7 +34,8 @@ from argo_papermill.contract import (
     MAX_PARAMETERS_ANNOTATION_BYTES,
     WORKFLOW_NAME_PREFIX,
 )
-from argo_papermill.inputs import NotebookRequest, mask_secrets
+from argo_papermill.inputs import NotebookRequest
+from argo_papermill.masking import mask_secrets
 
 PROCESS_ID = "execute-notebook"
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # pygeoapi's
