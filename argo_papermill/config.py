@@ -359,6 +359,11 @@ def _error_location(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "processor"
 
 
+def _rule(message: str) -> str:
+    """pydantic's message as a rule: "Value error, x" -> "x", "Input should be a list" -> "must be a list"."""
+    return re.sub(r"^(Input|String|Value) should", "must", message.removeprefix("Value error, "))
+
+
 def load_processor_config(processor_def: dict | None) -> ProcessorConfig:
     """Parse the ``processor`` block of a pygeoapi resource; ConfigurationError names the bad key."""
     try:
@@ -370,5 +375,5 @@ def load_processor_config(processor_def: dict | None) -> ProcessorConfig:
             if item["type"] == "extra_forbidden":
                 problems.append(f"unknown configuration key {where!r}")
             else:
-                problems.append(f"configuration key {where!r}: {item['msg']}")
+                problems.append(f"configuration key {where!r}: {_rule(item['msg'])}")
         raise ConfigurationError("execute-notebook processor: " + "; ".join(problems)) from None

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -73,3 +74,28 @@ def test_bad_json_bad_config_and_unknown_process(tmp_path: Path) -> None:
     result = runner.invoke(main, ["render", "--inputs", '{"notebook": "a"}', "--job-id", "UPPER"])
     assert result.exit_code != 0 and "job id" in result.output
     assert not isinstance(result.exception, (ValueError, KeyError))
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("resources: [\n", "not valid YAML"),
+        ("just a string\n", "not a pygeoapi configuration"),
+        ("resources: [1, 2]\n", "no process resource 'execute-notebook'"),
+        ("resources:\n  execute-notebook:\n    type: process\n    processor:\n"
+         "      name: argo_papermill.NotebookProcessor\n      default_image: ${ARGO_PAPERMILL_UNSET_VAR}\n",
+         "ARGO_PAPERMILL_UNSET_VAR"),
+        ("resources:\n  execute-notebook:\n    type: process\n    processor:\n"
+         "      name: argo_papermill.NotebookProcessor\n      tolerations: 5\n      max_cpu: [1]\n",
+         "'tolerations': must be a valid list; configuration key 'max_cpu'"),
+    ],
+    ids=["yaml", "not-a-mapping", "resources-list", "unset-env", "bad-keys"],
+)
+def test_unusable_config_file_is_a_message_not_a_traceback(tmp_path: Path, monkeypatch, text: str, needle: str) -> None:
+    monkeypatch.delenv("ARGO_PAPERMILL_UNSET_VAR", raising=False)
+    config = tmp_path / "pygeoapi.yml"
+    config.write_text(text)
+    for args in (["render", "--inputs", '{"notebook": "a.ipynb"}'], ["templates", "render", "--check"]):
+        result = CliRunner().invoke(main, [*args, "--config", str(config)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+        assert needle in result.output, result.output

@@ -11,15 +11,30 @@ import click
 from argo_papermill.translate.plan import PROCESS_ID
 
 
+def _load_pygeoapi_config(config_file: Path) -> dict:
+    """The configuration as pygeoapi reads it at start-up (``${ENV}`` substituted); ClickException if unusable."""
+    import yaml
+    from pygeoapi.util import yaml_load
+
+    try:
+        with open(config_file, encoding="utf-8") as handle:
+            config = yaml_load(handle) or {}
+    except yaml.YAMLError as err:
+        raise click.ClickException(f"{config_file}: not valid YAML: {err}") from None
+    except OSError as err:  # also pygeoapi's "Could not find the 'X' environment variable"
+        raise click.ClickException(f"{config_file}: {err}") from None
+    if not isinstance(config, dict):
+        raise click.ClickException(f"{config_file}: not a pygeoapi configuration (a mapping with 'resources')")
+    return config
+
+
 def processor_definition(config_file: Path | None, process: str) -> dict:
     """The ``resources.<process>.processor`` block of a pygeoapi configuration (``{}`` without a file)."""
     if config_file is None:
         return {"name": "argo_papermill.NotebookProcessor"}
-    from pygeoapi.util import yaml_load  # pygeoapi's loader: ${ENV} substitution as at server start
-
-    with open(config_file, encoding="utf-8") as handle:
-        config = yaml_load(handle) or {}
-    resource = (config.get("resources") or {}).get(process)
+    config = _load_pygeoapi_config(config_file)
+    resources = config.get("resources") or {}
+    resource = resources.get(process) if isinstance(resources, dict) else None
     if not isinstance(resource, dict) or resource.get("type") not in (None, "process"):
         raise click.ClickException(f"{config_file}: no process resource {process!r} under 'resources'")
     processor = resource.get("processor")
