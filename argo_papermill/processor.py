@@ -16,7 +16,7 @@ from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from argo_papermill._version import __version__
 from argo_papermill.config import ProcessorConfig, load_processor_config
-from argo_papermill.inputs import NotebookInputs, validate_inputs
+from argo_papermill.inputs import validate_inputs
 from argo_papermill.translate.plan import PROCESS_ID
 
 _STR = {"type": "string"}
@@ -104,8 +104,6 @@ PROCESS_METADATA: dict[str, Any] = {
         }
     },
 }
-
-assert set(PROCESS_METADATA["inputs"]) == set(NotebookInputs.model_fields), "metadata and inputs model differ"
 
 
 AUTO_SECRET_NAME_RE = re.compile(r"eurodatacube-.*default")

@@ -178,11 +178,6 @@ def container_index(nodes: dict[str, dict]) -> dict[str, list[dict]]:
     return {pod_id: list(found.values()) for pod_id, found in index.items() if nodes[pod_id].get("type") == "Pod"}
 
 
-def containers_of(pod: dict, nodes: dict[str, dict]) -> list[dict]:
-    """The ``Container`` nodes of one containerSet ``Pod`` node (nodes as ``decode_nodes`` returns them)."""
-    return container_index(nodes).get(as_str(pod.get("id")), [])
-
-
 def superseded_attempts(nodes: dict[str, dict]) -> set[str]:
     """Ids of retry attempts that a later attempt replaced (every child of a Retry node but the last)."""
     superseded: set[str] = set()

@@ -405,6 +405,9 @@ def test_processor_metadata_and_execute() -> None:
     assert set(meta["jobControlOptions"]) == {"async-execute", "sync-execute"}
     assert all(i["description"] for i in meta["inputs"].values())
     assert meta["inputs"]["notebook"]["minOccurs"] == 1
+    from argo_papermill.inputs import NotebookInputs
+
+    assert list(meta["inputs"]) == list(NotebookInputs.model_fields)  # one described schema per input
     assert meta["example"]["inputs"]["notebook"]
     with pytest.raises(ProcessorExecuteError, match="ArgoManager"):
         processor.execute({"notebook": "a.ipynb"})

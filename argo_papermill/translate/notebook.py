@@ -18,6 +18,7 @@ from hera.workflows.models import (
     Affinity,
     ArchiveStrategy,
     Artifact,
+    EmptyDirVolumeSource,
     EnvFromSource,
     EnvVar,
     EnvVarSource,
@@ -42,12 +43,12 @@ from hera.workflows.models import (
     VolumeMount,
     WorkflowTemplateRef,
 )
-from hera.workflows.models import EmptyDirVolumeSource
 from hera.workflows.models import Parameter as ModelParameter
 
 from argo_papermill._version import __version__
 from argo_papermill.config import ProcessorConfig
 from argo_papermill.contract import (
+    ANNOTATION_TEMPLATE_CONFIG,
     CONTAINER_GIT,
     CONTAINER_MAIN,
     CONTAINER_PAPERMILL,
@@ -454,8 +455,6 @@ def workflow_template(config: ProcessorConfig, fingerprint: str | None = None) -
         "(argo-papermill, execute-notebook). Submit with at least the 'notebook' parameter.",
     }
     if fingerprint:
-        from argo_papermill.contract import ANNOTATION_TEMPLATE_CONFIG
-
         annotations[ANNOTATION_TEMPLATE_CONFIG] = fingerprint
     with WorkflowTemplate(
         name=config.workflow_template_name,

@@ -129,7 +129,7 @@ def parameters_annotation(request: NotebookRequest) -> str:
     if "parameters" in data:
         try:
             data["parameters"] = yaml.safe_load(base64.b64decode(data["parameters"]).decode())
-        except Exception:  # validated before; keep the annotation best-effort
+        except (ValueError, yaml.YAMLError):  # validated before; keep the annotation best-effort
             data["parameters"] = "*"
     data = mask_secrets(data)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Final
 
 from argo_papermill.contract import (
-    ERROR_RECORD_PATH,
     GIT_CHECKOUT_DIR,
     OUTPUTS_DIR,
     PAPERMILL_DONE_MARKER,
@@ -124,5 +123,3 @@ exit 0
 
 # main: Argo saves a containerSet's outputs through the container named main; nothing to do.
 MAIN_COMMAND: Final = ["true"]
-
-ERROR_RECORD: Final = ERROR_RECORD_PATH
