@@ -48,6 +48,26 @@ def submit(mgr, scenario, sub):
     return job_id
 
 
+def several_workers_then_a_restart(make_worker, recv: Receiver, jobs: int) -> tuple[list[str], ArgoManager]:
+    """Three workers (WSGI workers / replicas) share the callbacks of ``jobs`` jobs and stop; then a restarted
+    server goes round (the records live on the Workflows). Each state was sent exactly once."""
+    workers = [make_worker() for _ in range(3)]
+    for w in workers:
+        w.start_background()
+    ids = [submit(workers[i % 3], "json", subscriber(recv)) for i in range(jobs)]
+    wait_for(lambda: len(recv.calls) >= 2 * jobs)
+    time.sleep(1.0)
+    for w in workers:
+        w.notifier.stop()
+    restarted = make_worker()
+    restarted.start_background()
+    time.sleep(1.0)
+    restarted.notifier.stop()
+    sent = sorted((b["jobID"], p) for p, b in recv.calls)
+    assert sent == sorted([(j, "/progress") for j in ids] + [(j, "/success") for j in ids])
+    return ids, restarted
+
+
 @pytest.mark.parametrize("backend", ["kubernetes", "argo-server"])
 def test_each_state_exactly_once(backend, kube, argo, home, recv):
     fake = kube if backend == "kubernetes" else argo
@@ -79,21 +99,8 @@ def test_each_state_exactly_once(backend, kube, argo, home, recv):
 
 def test_several_processes_and_a_restart_never_send_twice(kube, home, recv):
     ctrl = FakeController(kube, NAMESPACE, home).start()
-    workers = [manager("kubernetes", kube.url, home) for _ in range(3)]  # three WSGI workers / replicas
     try:
-        for w in workers:
-            w.start_background()
-        ids = [submit(workers[i % 3], "json", subscriber(recv)) for i in range(4)]
-        wait_for(lambda: len(recv.calls) >= 8)
-        time.sleep(1.0)
-        for w in workers:
-            w.notifier.stop()
-        restarted = manager("kubernetes", kube.url, home)  # a server restart: records live on the Workflows
-        restarted.start_background()
-        time.sleep(1.0)
-        restarted.notifier.stop()
-        sent = sorted((b["jobID"], p) for p, b in recv.calls)
-        assert sent == sorted([(j, "/progress") for j in ids] + [(j, "/success") for j in ids])
+        several_workers_then_a_restart(lambda: manager("kubernetes", kube.url, home), recv, jobs=4)
     finally:
         ctrl.stop()
 
@@ -146,21 +153,8 @@ def test_argo_server_records_through_the_kubernetes_api_for_several_processes(ho
         d["argo_server"]["annotate_via_kubernetes"] = True
         return ArgoManager(d)
 
-    workers = [worker() for _ in range(3)]
     try:
-        for w in workers:
-            w.start_background()
-        ids = [submit(workers[i % 3], "json", subscriber(recv)) for i in range(3)]
-        wait_for(lambda: len(recv.calls) >= 6)
-        time.sleep(1.0)
-        for w in workers:
-            w.notifier.stop()
-        restarted = worker()
-        restarted.start_background()
-        time.sleep(0.8)
-        restarted.notifier.stop()
-        sent = sorted((b["jobID"], p) for p, b in recv.calls)
-        assert sent == sorted([(j, "/progress") for j in ids] + [(j, "/success") for j in ids])
+        ids, restarted = several_workers_then_a_restart(worker, recv, jobs=3)
         anns = [w["metadata"]["annotations"] for w in kfake.workflows(NAMESPACE)]
         assert all(a.get("pygeoapi.io/notified-successful") for a in anns)
         # dismiss through the Argo Server stores the mark through the Kubernetes API, then deletes

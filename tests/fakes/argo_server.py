@@ -18,9 +18,8 @@ import re
 import secrets
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
+from fakes.http import INVALID_JSON, QuietHandler, start
 from fakes.kube import Fault, match_labels, now_rfc3339
 
 GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 500: 13, 503: 14}
@@ -286,36 +285,17 @@ class FakeArgoServer:
 
 
 def serve(fake: FakeArgoServer | None = None, port: int = 0):
+    """Start the fake on 127.0.0.1; returns (httpd, fake, url). ``httpd.shutdown()`` stops it."""
     fake = fake or FakeArgoServer()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out as separate writes
-
-        def log_message(self, *a):
-            pass
-
+    class Handler(QuietHandler):
         def _do(self):
-            u = urlparse(self.path)
-            q = parse_qs(u.query)
-            n = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(n) if n else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = None
-            fake.requests.append((self.command, u.path, q, body))
-            code, payload = fake.handle(self.command, u.path, q, body, self.headers.get("Authorization"))
-            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            path, q, body = self.read_request()
+            body = None if body is INVALID_JSON else body
+            fake.requests.append((self.command, path, q, body))
+            self.send_payload(*fake.handle(self.command, path, q, body, self.headers.get("Authorization")))
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _do
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return httpd, fake, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, url = start(Handler, port)
+    return httpd, fake, url

@@ -210,25 +210,24 @@ class FakeController:
             self.store.logs[(self.namespace, name)] = [(name, line) for line in text.splitlines()]
 
     @staticmethod
-    def _succeeded(wf: dict) -> None:
-        set_phase(wf, "Succeeded")
+    def _finish(wf: dict, phase: str, progress: str, pm_phase: str, main_phase: str, **node_kw) -> None:
+        set_phase(wf, phase)
         st = wf["status"]
         st["finishedAt"] = now()
-        st["progress"] = "3/3"
-        st["nodes"] = nodes_for(wf, "Succeeded", "Succeeded", "Succeeded", started=st["startedAt"],
-                                finished=st["finishedAt"])
+        st["progress"] = progress
+        st["nodes"] = nodes_for(wf, phase, pm_phase, main_phase, started=st["startedAt"], finished=st["finishedAt"],
+                                **node_kw)
 
-    @staticmethod
-    def _failed(wf: dict) -> None:
-        set_phase(wf, "Failed")
-        st = wf["status"]
-        st["finishedAt"] = now()
-        st["progress"] = "0/3"
+    @classmethod
+    def _succeeded(cls, wf: dict) -> None:
+        cls._finish(wf, "Succeeded", "3/3", "Succeeded", "Succeeded")
+
+    @classmethod
+    def _failed(cls, wf: dict) -> None:
         record = {"cell_index": 1, "execution_count": 2, "ename": "ZeroDivisionError", "evalue": "division by zero"}
-        st["nodes"] = nodes_for(wf, "Failed", "Failed", "Omitted", message="papermill: Error (exit code 1)",
-                                pm_message="Error (exit code 1)", error_record=record, started=st["startedAt"],
-                                finished=st["finishedAt"])
-        st["message"] = f"child '{wf['metadata']['name']}' failed"
+        cls._finish(wf, "Failed", "0/3", "Failed", "Omitted", message="papermill: Error (exit code 1)",
+                    pm_message="Error (exit code 1)", error_record=record)
+        wf["status"]["message"] = f"child '{wf['metadata']['name']}' failed"
 
     @staticmethod
     def _stopped(wf: dict) -> None:

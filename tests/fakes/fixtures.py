@@ -21,22 +21,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def kube():
-    httpd, fake, url = fake_kube.serve(fake_kube.FakeKube(token=TOKEN))
+def _served(module, fake):
+    """Serve ``fake`` with ``module.serve`` for one test; the fake, its ``url`` set."""
+    httpd, fake, url = module.serve(fake)
     fake.url = url
     yield fake
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def kube():
+    yield from _served(fake_kube, fake_kube.FakeKube(token=TOKEN))
 
 
 @pytest.fixture
 def argo():
-    httpd, fake, url = fake_argo.serve(fake_argo.FakeArgoServer(token=TOKEN))
-    fake.url = url
-    yield fake
-    httpd.shutdown()
-    httpd.server_close()
+    yield from _served(fake_argo, fake_argo.FakeArgoServer(token=TOKEN))
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+
+from fakes.http import INVALID_JSON, QuietHandler, start
 
 PATH = re.compile(
     r"^/apis/(?P<g>[^/]+)/(?P<v>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
@@ -376,38 +376,18 @@ def serve(fake: FakeKube | None = None, port: int = 0):
     """Start the fake on 127.0.0.1; returns (httpd, fake, url). ``httpd.shutdown()`` stops it."""
     fake = fake or FakeKube()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out as separate writes
-
-        def log_message(self, *a):
-            pass
-
-        def _send(self, code: int, payload, ctype="application/json"):
-            data = payload.encode() if isinstance(payload, str) and ctype.startswith("text") else \
-                json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(QuietHandler):
         def _do(self):
-            u = urlparse(self.path)
-            q = parse_qs(u.query)
-            n = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(n) if n else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                return self._send(400, status_body(400, "BadRequest", "invalid JSON"))
+            path, q, body = self.read_request()
+            if body is INVALID_JSON:
+                return self.send_payload(400, status_body(400, "BadRequest", "invalid JSON"))
             is_watch = q.get("watch", ["false"])[0] in ("true", "1")
-            fake.requests.append((self.command, u.path, q, body))
+            fake.requests.append((self.command, path, q, body))
             if not fake.authorized(self.headers.get("Authorization")):
-                return self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
-            fault = fake._fault(self.command, u.path, is_watch)
+                return self.send_payload(401, status_body(401, "Unauthorized", "Unauthorized"))
+            fault = fake._fault(self.command, path, is_watch)
             if fault:
-                return self._send(*fault)
+                return self.send_payload(*fault)
             accept = self.headers.get("Accept", "")
             if self.command == "GET" and is_watch:
                 self.send_response(200)
@@ -422,17 +402,15 @@ def serve(fake: FakeKube | None = None, port: int = 0):
                     self.wfile.flush()
 
                 try:
-                    fake.watch(u.path, q, write, metadata_only="as=PartialObjectMetadata" in accept)
+                    fake.watch(path, q, write, metadata_only="as=PartialObjectMetadata" in accept)
                     self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 return
-            code, payload = fake.handle(self.command, u.path, q, body, self.headers.get("Content-Type", ""), accept)
-            self._send(code, payload, "text/plain" if isinstance(payload, str) else "application/json")
+            code, payload = fake.handle(self.command, path, q, body, self.headers.get("Content-Type", ""), accept)
+            self.send_payload(code, payload, "text/plain" if isinstance(payload, str) else "application/json")
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _do
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return httpd, fake, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd, url = start(Handler, port)
+    return httpd, fake, url
