@@ -488,3 +488,62 @@ def test_without_bubblewrap_only_identical_host_paths_bind(tmp_path):
         assert "/workspace" in done["status"]["nodes"]["nobwrap-ws"]["message"]
     finally:
         eng.close()
+
+
+ENGINE_THEN_WAIT = """
+import sys, time
+from pathlib import Path
+from argo_papermill.engine.config import EngineConfig
+from argo_papermill.engine.service import Engine
+data, pid_file, sandbox = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+eng = Engine.acquire(EngineConfig(data_dir=data, home=data / "home", poll_seconds=0.05, sandbox=sandbox))
+# the container's first process writes its host pid: the engine must take it down with it
+eng.store.insert("orphan", {"name": "orphan"}, {"entrypoint": "t", "templates": [{"name": "t", "container": {
+    "command": ["python3", "-c", "import os, time; open(%r, 'w').write(os.readlink('/proc/self')); time.sleep(120)"
+                % str(pid_file)]}}]})  # /proc/self: the host's pid (the sandbox has its own pid namespace)
+eng.wake()
+time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("sandbox", [
+    pytest.param("bwrap", marks=needs_bwrap),
+    "none",  # PR_SET_PDEATHSIG on the runner and the container's first process
+])
+def test_container_dies_when_the_engine_is_killed(tmp_path, sandbox):
+    import signal
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "container.pid"
+    engine = subprocess.Popen([sys.executable, "-c", ENGINE_THEN_WAIT, str(tmp_path / "d"), str(pid_file), sandbox],
+                              start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (pid_file.exists() and pid_file.read_text()):
+            time.sleep(0.05)
+        pid = int(pid_file.read_text())
+        assert Path(f"/proc/{pid}").exists()
+        engine.send_signal(signal.SIGKILL)  # only the engine's process, not its group: no cleanup can run
+        engine.wait(timeout=10)
+        deadline = time.time() + 10
+        while time.time() < deadline and _alive(pid):
+            time.sleep(0.05)
+        assert not _alive(pid), f"container {pid} survived the engine ({sandbox})"
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+        leftovers = [engine.pid] + ([int(pid_file.read_text())] if pid_file.exists() and pid_file.read_text() else [])
+        for pid in leftovers:  # only when the assertion failed: do not leave the sleeper behind
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
