@@ -24,10 +24,12 @@ from pydantic import (
 
 from argo_papermill._version import __version__
 from argo_papermill.errors import ConfigurationError
-from argo_papermill.translate.quantity import is_quantity
+from argo_papermill.translate.quantity import is_quantity, parse_quantity
 
 DEFAULT_IMAGE = f"argo-papermill-job:{__version__}"
 DEFAULT_TEMPLATE_NAME = "papermill-notebook"
+S3_DEFAULT_LIMITS = {"cpu": "200m", "memory": "512Mi"}  # the predecessor's s3fs sidecar
+S3_DEFAULT_REQUESTS = {"cpu": "50m", "memory": "32Mi"}
 # The largest notebook parameters (base64 text) a request may carry: they travel as one argv item,
 # and Argo moves a pod's args elsewhere beyond 128 KiB. ``max_parameters_bytes`` may lower it.
 MAX_PARAMETERS_BYTES = 96 * 1024
@@ -64,6 +66,16 @@ def _quantities(value: Any) -> dict[str, str]:
     return {str(key): _quantity(qty, f"{key}: ") for key, qty in value.items()}
 
 
+def _requests_above_limits(requests: dict[str, str], limits: dict[str, str]) -> list[str]:
+    """Resources whose request is larger than its limit (Kubernetes refuses such a pod)."""
+    return [
+        f"{name}: request {requests[name]} > limit {limits[name]}"
+        for name in sorted(requests.keys() & limits.keys())
+        if is_quantity(requests[name]) and is_quantity(limits[name])
+        and parse_quantity(requests[name]) > parse_quantity(limits[name])
+    ]
+
+
 def _absolute_path(value: str) -> str:
     """An absolute path without ``..``, without a trailing slash."""
     if not value.startswith("/") or ".." in value.split("/"):
@@ -97,6 +109,22 @@ class S3Config(_Strict):
     _q = field_validator("resource_limits", "resource_requests", mode="before")(_quantities)
 
     _path = field_validator("mount_path")(_absolute_path)
+
+    @property
+    def limits(self) -> dict[str, str]:
+        """The s3-mount container's limits: the predecessor's defaults, overridden by ``resource_limits``."""
+        return {**S3_DEFAULT_LIMITS, **self.resource_limits}
+
+    @property
+    def requests(self) -> dict[str, str]:
+        return {**S3_DEFAULT_REQUESTS, **self.resource_requests}
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> S3Config:
+        above = _requests_above_limits(self.requests, self.limits)
+        if above:
+            raise ValueError(f"resource_requests larger than resource_limits ({'; '.join(above)})")
+        return self
 
     @field_validator("s3_url")
     @classmethod
@@ -266,6 +294,9 @@ class ProcessorConfig(_Strict):
         braces = _argo_syntax(self.model_dump(exclude={"name"}))
         if braces:
             raise ValueError(f"{braces}: must not contain '{{{{' or '}}}}' (Argo would read it as an expression)")
+        above = _requests_above_limits(self.extra_resource_requests, self.extra_resource_limits)
+        if above:
+            raise ValueError(f"extra_resource_requests larger than extra_resource_limits ({'; '.join(above)})")
         if len(self.extra_volumes) != len({v.get("name") for v in self.extra_volumes}):
             raise ValueError("extra_volumes: volume names must be unique")
         return self

@@ -217,12 +217,14 @@ def _resources(inputs: NotebookInputs, config: ProcessorConfig) -> dict[str, dic
         if maximum is not None and parse_quantity(value) > parse_quantity(maximum):
             raise _bad(field, f"{value} is larger than the configured maximum {maximum}")
         target[kind] = value
-    for kind, req_field in (("cpu", "cpu_requests"), ("memory", "mem_requests")):
-        if kind in requests and kind in limits and parse_quantity(requests[kind]) > parse_quantity(limits[kind]):
-            raise _bad(req_field, f"the request {requests[kind]} is larger than the limit {limits[kind]}")
     # configured extras win over request values (as in the predecessor)
     requests.update(config.extra_resource_requests)
     limits.update(config.extra_resource_limits)
+    for kind, req_field, limit_field in (("cpu", "cpu_requests", "cpu_limit"), ("memory", "mem_requests", "mem_limit")):
+        if kind in requests and kind in limits and parse_quantity(requests[kind]) > parse_quantity(limits[kind]):
+            field = limit_field if kind in config.extra_resource_requests else req_field  # the one the user chose
+            where = " (configured extra_resource_limits)" if kind in config.extra_resource_limits else ""
+            raise _bad(field, f"the request {requests[kind]} is larger than the limit {limits[kind]}{where}")
     return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
 
 

@@ -40,6 +40,10 @@ from argo_papermill.errors import ConfigurationError
         ({"s3": {"bucket_name": "b", "secret_name": "s", "mount_path": "/a/../b"}}, "'s3.mount_path'"),
         ({"max_parameters_bytes": 200 * 1024}, "max_parameters_bytes"),
         ({"max_cpu": True}, "max_cpu"),
+        ({"s3": {"bucket_name": "b", "secret_name": "s", "resource_requests": {"cpu": "500m"}}},
+         "resource_requests larger than resource_limits (cpu: request 500m > limit 200m)"),
+        ({"extra_resource_requests": {"cpu": "4"}, "extra_resource_limits": {"cpu": "2"}},
+         "extra_resource_requests larger than extra_resource_limits (cpu: request 4 > limit 2)"),
     ],
 )
 def test_bad_configuration_names_the_key(processor_def, needle) -> None:

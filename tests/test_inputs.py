@@ -201,3 +201,19 @@ def test_no_bad_request_creates_anything(kube, home: Path) -> None:
     writes = [r for r in kube.requests if r[0] not in ("GET",)]
     assert writes == [] and kube.workflows(NAMESPACE) == []
     assert list(home.iterdir()) == []
+
+
+def test_request_above_a_configured_limit_names_the_field_the_user_set() -> None:
+    """The configured extras win; a request that would end above the final limit is a 400, not a pod
+    Kubernetes refuses later."""
+    limited = load_processor_config({"extra_resource_limits": {"cpu": "2"}})
+    with pytest.raises(InvalidInputError) as info:
+        validate_inputs({"notebook": "a.ipynb", "cpu_requests": "3"}, limited)
+    assert info.value.field == "cpu_requests"
+    assert "the request 3 is larger than the limit 2 (configured extra_resource_limits)" in info.value.message
+    requested = load_processor_config({"extra_resource_requests": {"memory": "2Gi"}})
+    with pytest.raises(InvalidInputError) as info:
+        validate_inputs({"notebook": "a.ipynb", "mem_limit": "1Gi"}, requested)
+    assert info.value.field == "mem_limit"
+    ok = validate_inputs({"notebook": "a.ipynb", "cpu_requests": "1"}, limited)
+    assert ok.resources == {"requests": {"cpu": "1"}, "limits": {"cpu": "2"}}

@@ -76,8 +76,6 @@ GIT_VOLUME = "git"
 S3_VOLUME = "s3"
 HOME_VOLUME = "home"
 CONDA_VOLUME = "conda-store"
-S3_DEFAULT_LIMITS = {"cpu": "200m", "memory": "512Mi"}  # the predecessor's s3fs sidecar
-S3_DEFAULT_REQUESTS = {"cpu": "50m", "memory": "32Mi"}
 
 
 def param(name: str) -> str:
@@ -238,8 +236,8 @@ def _s3_container(config: ProcessorConfig) -> ContainerNode:
             _secret_env("AWS_SECRET_ACCESS_KEY", s3.secret_name, "password"),
         ],
         resources=ResourceRequirements(
-            limits={**S3_DEFAULT_LIMITS, **s3.resource_limits},
-            requests={**S3_DEFAULT_REQUESTS, **s3.resource_requests},
+            limits=s3.limits,
+            requests=s3.requests,
         ),
         volume_mounts=[VolumeMount(name=S3_VOLUME, mount_path=s3.mount_path, mount_propagation="Bidirectional")],
         security_context=SecurityContext(privileged=True, run_as_user=0, run_as_group=0),
