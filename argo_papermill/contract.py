@@ -66,3 +66,6 @@ PAPERMILL_ENGINE: Final = "argo_progress"  # the papermill.engine entry point na
 
 JOB_HOME: Final = "/home/jovyan"
 GIT_CHECKOUT_DIR: Final = "/home/jovyan/git/algorithm"
+
+# pygeoapi.util.DATETIME_FORMAT (job timestamps, pygeoapi.io/created), without importing pygeoapi.util
+DATETIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"

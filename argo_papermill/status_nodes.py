@@ -17,6 +17,8 @@ import zlib
 from datetime import datetime, timezone
 from typing import Any
 
+from argo_papermill.contract import DATETIME_FORMAT
+
 # Node types whose progress Argo counts itself (``workflow/progress/updater.go``).
 EXECUTABLE_TYPES: frozenset[str] = frozenset({"Pod", "Container", "HTTP", "Plugin", "Suspend"})
 # A node in one of these phases has begun to run (or ran and ended).
@@ -24,8 +26,6 @@ STARTED_PHASES: frozenset[str] = frozenset({"Running", "Succeeded", "Failed", "E
 DONE_PHASES: frozenset[str] = frozenset({"Succeeded", "Skipped", "Omitted"})
 FAILED_PHASES: frozenset[str] = frozenset({"Failed", "Error"})
 
-# pygeoapi.util.DATETIME_FORMAT (not imported: pygeoapi.util costs half a second to import)
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _PROGRESS_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")

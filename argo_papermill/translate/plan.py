@@ -25,6 +25,7 @@ from argo_papermill.contract import (
     ANNOTATION_RESULT_NOTEBOOK,
     ANNOTATION_RESULTS_DIRECTORY,
     ANNOTATION_TITLE,
+    DATETIME_FORMAT,
     JOB_HOME,
     LABEL_JOB_ID,
     LABEL_MANAGED_BY,
@@ -38,7 +39,6 @@ from argo_papermill.inputs import NotebookRequest
 from argo_papermill.masking import mask_secrets
 
 PROCESS_ID = "execute-notebook"
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # pygeoapi's
 JOB_ID_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 FARGATE_LABEL = ("runtime", "fargate")  # the predecessor's pod label, selected by a Fargate profile
 
