@@ -93,3 +93,23 @@ def test_join_spec_merges_parameters_by_name_workflow_wins():
     assert merged["arguments"]["parameters"] == [
         {"name": "a", "value": "wf"}, {"name": "b", "value": "keep"}, {"name": "c", "value": "new"}]
     assert "workflowTemplateRef" not in merged
+
+
+def test_template_library_rereads_an_edited_template(tmp_path):
+    import os
+
+    from argo_papermill.engine.templates import TemplateLibrary
+
+    def write(entrypoint: str, mtime: int) -> None:
+        path = tmp_path / "t.yaml"
+        path.write_text(f"kind: WorkflowTemplate\nmetadata: {{name: t}}\nspec: {{entrypoint: {entrypoint}}}\n")
+        os.utime(path, ns=(mtime, mtime))
+
+    library = TemplateLibrary([tmp_path])
+    write("first", 1_000_000_000)
+    assert library.get("t")["spec"]["entrypoint"] == "first"
+    write("second", 2_000_000_000)
+    assert library.get("t")["spec"]["entrypoint"] == "second"
+    (tmp_path / "t.yaml").unlink()
+    with pytest.raises(LookupError):
+        library.get("t")

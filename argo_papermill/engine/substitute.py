@@ -19,25 +19,25 @@ class SubstitutionError(ValueError):
     """A ``{{...}}`` reference that Argo would fail to resolve."""
 
 
-def substitute(value: Any, scope: dict[str, str], *, strict: bool = True) -> Any:
+def substitute(value: Any, scope: dict[str, str]) -> Any:
     """Return ``value`` (str, list, dict, scalar) with every known ``{{key}}`` replaced."""
     if isinstance(value, str):
-        return _substitute_str(value, scope, strict)
+        return _substitute_str(value, scope)
     if isinstance(value, list):
-        return [substitute(item, scope, strict=strict) for item in value]
+        return [substitute(item, scope) for item in value]
     if isinstance(value, dict):
-        return {key: substitute(item, scope, strict=strict) for key, item in value.items()}
+        return {key: substitute(item, scope) for key, item in value.items()}
     return value
 
 
-def _substitute_str(text: str, scope: dict[str, str], strict: bool) -> str:
+def _substitute_str(text: str, scope: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         key = match.group(1)
         if key.startswith("="):
             raise SubstitutionError(f"expression templates are not supported by the local engine: {{{{{key}}}}}")
         if key in scope:
             return scope[key]
-        if strict and key.startswith(_OWNED_PREFIXES):
+        if key.startswith(_OWNED_PREFIXES):
             raise SubstitutionError(f"failed to resolve {{{{{key}}}}}")
         return match.group(0)
 

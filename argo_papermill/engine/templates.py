@@ -22,34 +22,46 @@ class TemplateNotFound(LookupError):
 
 
 class TemplateLibrary:
-    """Reads the folders on every lookup miss, so edited files are picked up."""
+    """Re-reads the folders when a file was added, removed or changed, so edits apply to the next run."""
 
     def __init__(self, dirs: Iterable[str | Path] | None = None):
         self.dirs = [Path(d) for d in (dirs or [])]
         if REPO_TEMPLATES not in self.dirs:
             self.dirs.append(REPO_TEMPLATES)
         self._index: dict[str, dict] = {}
+        self._seen: list[tuple[str, int]] | None = None
 
-    def _load(self) -> None:
-        index: dict[str, dict] = {}
+    def _files(self) -> list[tuple[Path, int]]:
+        files = []
         for folder in self.dirs:
-            if not folder.is_dir():
+            if folder.is_dir():
+                for path in sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))):
+                    try:
+                        files.append((path, path.stat().st_mtime_ns))
+                    except OSError:
+                        continue
+        return files
+
+    def _refresh(self) -> None:
+        files = self._files()
+        seen = [(str(path), mtime) for path, mtime in files]
+        if seen == self._seen:
+            return
+        index: dict[str, dict] = {}
+        for path, _ in files:
+            try:
+                docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            except (OSError, yaml.YAMLError):
                 continue
-            for path in sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))):
-                try:
-                    docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-                except yaml.YAMLError:
-                    continue
-                for doc in docs:
-                    if isinstance(doc, dict) and doc.get("kind") in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
-                        name = (doc.get("metadata") or {}).get("name")
-                        if name and name not in index:
-                            index[name] = doc
-        self._index = index
+            for doc in docs:
+                if isinstance(doc, dict) and doc.get("kind") in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
+                    name = (doc.get("metadata") or {}).get("name")
+                    if name and name not in index:
+                        index[name] = doc
+        self._index, self._seen = index, seen
 
     def get(self, name: str) -> dict:
-        if name not in self._index:
-            self._load()
+        self._refresh()
         if name not in self._index:
             raise TemplateNotFound(
                 f'WorkflowTemplate "{name}" not found in {", ".join(str(d) for d in self.dirs)}'
