@@ -113,3 +113,18 @@ def test_template_library_rereads_an_edited_template(tmp_path):
     (tmp_path / "t.yaml").unlink()
     with pytest.raises(LookupError):
         library.get("t")
+
+
+def test_ttl_due_follows_phase_specific_seconds_then_completion():
+    from argo_papermill.engine.service import ttl_due
+
+    finished = {"finishedAt": "2026-01-01T00:00:00Z"}
+    base = 1767225600  # 2026-01-01T00:00:00Z
+    wf = {"spec": {"ttlStrategy": {"secondsAfterSuccess": 5, "secondsAfterCompletion": 60}}, "status": finished}
+    assert ttl_due(wf, "Succeeded") == base + 5
+    assert ttl_due(wf, "Failed") == base + 60
+    from_template = {"spec": {}, "status": {**finished, "storedWorkflowTemplateSpec": {
+        "ttlStrategy": {"secondsAfterFailure": 7}}}}
+    assert ttl_due(from_template, "Failed") == base + 7
+    assert ttl_due(from_template, "Succeeded") is None
+    assert ttl_due({"spec": {"ttlStrategy": {"secondsAfterCompletion": 1}}, "status": {}}, "Failed") is None

@@ -78,6 +78,7 @@ class WorkflowRun:
         self.pods: set[PodProcess] = set()
         self.container_set_pods: set[str] = set()
         self.spec: dict = {}
+        self.global_scope: dict[str, str] = {}
 
     # --- control from the engine ------------------------------------------------------------
     def request_shutdown(self, strategy: str) -> None:
@@ -286,9 +287,6 @@ class WorkflowRun:
         return self._run_pod(node, template, scope)
 
     # --- steps and dag -----------------------------------------------------------------------
-    def _child_args(self, step: dict, scope: dict) -> dict:
-        return substitute(step.get("arguments") or {}, scope)
-
     def _run_steps(self, node: dict, template: dict, scope: dict) -> Outcome:
         self.save()
         previous: list[str] = [node["id"]]
@@ -411,7 +409,7 @@ class WorkflowRun:
                 child_scope[f"{prefix}.{step_name}.exitCode"] = str(outcome.outputs["exitCode"])
             child_scope[f"{prefix}.{step_name}.status"] = outcome.phase
         try:
-            args = self._child_args(step, child_scope)
+            args = substitute(step.get("arguments") or {}, child_scope)
         except SubstitutionError as err:
             child = self._create(name, "Pod", parent_ids, display_name=step["name"], template_name=step.get("template"),
                                  boundary_id=boundary["id"], template_scope=boundary["templateScope"], phase="Error")

@@ -10,6 +10,7 @@ is still queued.
 
 from __future__ import annotations
 
+import calendar
 import fcntl
 import logging
 import os
@@ -171,8 +172,6 @@ class Engine:
 
     def _expire_ttl(self, versions: dict[str, tuple[str, int]]) -> None:
         """ttlStrategy: delete finished workflows whose time is up (each finished workflow is read once)."""
-        import calendar
-
         now = time.time()
         if now - self._last_ttl < 1:
             return
@@ -183,21 +182,26 @@ class Engine:
             if phase not in COMPLETED_PHASES:
                 continue
             if name not in self._ttl_due:
-                workflow = self.store.get(name)
-                spec = (workflow or {}).get("spec") or {}
-                ttl = spec.get("ttlStrategy") or ((workflow or {}).get("status", {}).get(
-                    "storedWorkflowTemplateSpec") or {}).get("ttlStrategy")
-                finished = ((workflow or {}).get("status") or {}).get("finishedAt")
-                seconds = None
-                if ttl and finished:
-                    seconds = ttl.get("secondsAfterSuccess" if phase == "Succeeded" else "secondsAfterFailure")
-                    if seconds is None:
-                        seconds = ttl.get("secondsAfterCompletion")
-                self._ttl_due[name] = (calendar.timegm(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")) + int(seconds)
-                                       if seconds is not None else None)
+                self._ttl_due[name] = ttl_due(self.store.get(name) or {}, phase)
             due = self._ttl_due[name]
             if due is not None and now >= due:
                 self.store.delete(name)
                 for folder in ("logs", "pods"):
                     shutil.rmtree(self.cfg.data_dir / folder / name, ignore_errors=True)
                 self._ttl_due.pop(name, None)
+
+
+def ttl_due(workflow: dict, phase: str) -> float | None:
+    """When a finished workflow is to be deleted under its (or its template's) ttlStrategy, or None."""
+    status = workflow.get("status") or {}
+    ttl = (workflow.get("spec") or {}).get("ttlStrategy") or (status.get("storedWorkflowTemplateSpec") or {}).get(
+        "ttlStrategy")
+    finished = status.get("finishedAt")
+    if not ttl or not finished:
+        return None
+    seconds = ttl.get("secondsAfterSuccess" if phase == "Succeeded" else "secondsAfterFailure")
+    if seconds is None:
+        seconds = ttl.get("secondsAfterCompletion")
+    if seconds is None:
+        return None
+    return calendar.timegm(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")) + int(seconds)
