@@ -37,6 +37,12 @@ MAX_PARAMETERS_BYTES = 96 * 1024
 Quantity = str
 K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def is_label_value(value: str) -> bool:
+    """Whether Kubernetes accepts ``value`` as a label value (node affinity values are label values)."""
+    return len(value) <= 63 and LABEL_VALUE_RE.match(value) is not None
 
 
 class _Strict(BaseModel):
@@ -259,6 +265,13 @@ class ProcessorConfig(_Strict):
         if not LABEL_KEY_RE.match(v):
             raise ValueError(f"{v!r} is not a valid Kubernetes label key")
         return v
+
+    @field_validator("default_node_purpose")
+    @classmethod
+    def _purpose(cls, v: str | None) -> str | None:
+        if v and not is_label_value(v):
+            raise ValueError(f"{v!r} is not a valid Kubernetes label value")
+        return v or None
 
     @field_validator("conda_store_groups")
     @classmethod

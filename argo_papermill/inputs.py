@@ -17,13 +17,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
-from argo_papermill.config import ProcessorConfig
+from argo_papermill.config import ProcessorConfig, is_label_value
 from argo_papermill.contract import JOB_HOME
 from argo_papermill.errors import InvalidInputError
 from argo_papermill.translate.quantity import is_quantity, parse_quantity
 
 MAX_STRING = 1024
-LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 KERNEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+@:-]*$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -191,7 +190,7 @@ def _node_purpose(inputs: NotebookInputs, config: ProcessorConfig) -> str | None
     if value is None:
         return config.default_node_purpose
     _plain("node_purpose", value)
-    if not LABEL_VALUE_RE.match(value) or len(value) > 63:
+    if not is_label_value(value):
         raise _bad("node_purpose", "must be a valid Kubernetes label value")
     if not config.allowed_node_purposes_regex:
         raise _bad("node_purpose", "choosing a node purpose is not allowed (no allowed_node_purposes_regex)")

@@ -40,6 +40,7 @@ from argo_papermill.errors import ConfigurationError
         ({"s3": {"bucket_name": "b", "secret_name": "s", "mount_path": "/a/../b"}}, "'s3.mount_path'"),
         ({"max_parameters_bytes": 200 * 1024}, "max_parameters_bytes"),
         ({"max_cpu": True}, "max_cpu"),
+        ({"default_node_purpose": "user pool"}, "'default_node_purpose': 'user pool' is not a valid Kubernetes label"),
         ({"s3": {"bucket_name": "b", "secret_name": "s", "resource_requests": {"cpu": "500m"}}},
          "resource_requests larger than resource_limits (cpu: request 500m > limit 200m)"),
         ({"extra_resource_requests": {"cpu": "4"}, "extra_resource_limits": {"cpu": "2"}},
