@@ -119,3 +119,21 @@ def test_logs_ndjson(argo):
     b.create(build_manifest("a", "json", 1))
     argo.logs[(NAMESPACE, "pygeoapi-job-a")] = [("pod", "hello"), ("pod", "world")]
     assert list(b.logs("pygeoapi-job-a")) == ["hello", "world"]
+
+
+def test_workflow_template_read_as_stored_and_its_errors(argo):
+    b = backend(argo.url)
+    stored = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate",
+              "metadata": {"name": "t", "namespace": NAMESPACE},
+              "spec": {"entrypoint": "notebook", "activeDeadlineSeconds": 60, "templates": [{"name": "notebook"}]}}
+    argo.templates[(NAMESPACE, "t")] = stored
+    assert b.get_workflow_template("t") == stored  # exactly as stored: the fingerprint check reads the spec
+    with pytest.raises(NotFound):
+        b.get_workflow_template("missing")
+    argo.fail("GET", r"/workflow-templates/", 403, "denied")
+    with pytest.raises(Forbidden) as e:
+        b.get_workflow_template("t")
+    assert f"'get workflowtemplates.argoproj.io' in namespace '{NAMESPACE}'" in e.value.reason
+    argo.clear_faults()
+    with pytest.raises(Unavailable):
+        backend(f"http://127.0.0.1:{free_port()}").get_workflow_template("t")
