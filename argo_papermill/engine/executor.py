@@ -513,59 +513,62 @@ class WorkflowRun:
         return Outcome(node["id"], phase)
 
     def _watch_pod(self, node, template, containers, plan: PodPlan, pod: PodProcess) -> Outcome:
-        started = time.time()
         step_deadline = template.get("activeDeadlineSeconds")
-        step_deadline = started + int(step_deadline) if step_deadline is not None else None
+        step_deadline = time.time() + int(step_deadline) if step_deadline is not None else None
         terminated: dict[str, dict] = {}
         reason: str | None = None
-        kill_after: float | None = None
+        kill_after = 0.0
         last_progress = None
         while True:
             alive = pod.alive()
-            changed = False
-            for event in pod.events():
-                changed = True
-                kind = event.get("event")
-                if kind == "runner-started" and node["phase"] == "Pending":
-                    self._set(node, "hostNodeName", HOST_NAME)
-                    self.tree.mark(node["id"], "Running", "")
-                elif kind == "started" and event["container"] in containers:
-                    self.tree.mark(containers[event["container"]], "Running")
-                elif kind == "terminated":
-                    terminated[event["container"]] = event
-                    if event["container"] in containers:
-                        self._mark_container(containers[event["container"]], event)
+            changed = self._apply_events(node, containers, pod.events(), terminated)
             progress = pod.progress()
             if progress != last_progress and parse_progress(progress):
                 last_progress = progress
                 self._set(node, "progress", progress)
                 changed = True
-            if reason is None:
-                if self.deleted:
-                    pod.kill()
-                    return Outcome(node["id"], "Failed")
-                if self.shutdown:
-                    reason = shutdown_pod_message(self.shutdown)
-                elif (self.deadline is not None and time.time() >= self.deadline) or (
-                        step_deadline is not None and time.time() >= step_deadline):
-                    reason = DEADLINE_MESSAGE
-                if reason is not None:
-                    pod.terminate()
-                    kill_after = time.time() + self.cfg.grace_seconds + 2
-            elif kill_after is not None and time.time() >= kill_after:
-                pod.kill()
             if self.deleted:
                 pod.kill()
                 return Outcome(node["id"], "Failed")
+            if reason is None:
+                reason = self._stop_reason(step_deadline)
+                if reason is not None:
+                    pod.terminate()  # the runner sends SIGTERM, then SIGKILL after the grace period
+                    kill_after = time.time() + self.cfg.grace_seconds + 2
+            elif time.time() >= kill_after:
+                pod.kill()
             if changed:
                 self.save()
             if not alive:
-                for event in pod.events():
-                    if event.get("event") == "terminated":
-                        terminated[event["container"]] = event
+                self._apply_events(node, containers, pod.events(), terminated)  # written just before it exited
                 break
             time.sleep(POD_POLL_SECONDS)
         return self._finish_pod(node, template, containers, plan, terminated, reason)
+
+    def _apply_events(self, node: dict, containers: dict[str, str], events: list[dict],
+                      terminated: dict[str, dict]) -> bool:
+        """Runner events -> node phases; ``terminated`` collects each container's last event."""
+        for event in events:
+            kind = event.get("event")
+            if kind == "runner-started" and node["phase"] == "Pending":
+                self._set(node, "hostNodeName", HOST_NAME)
+                self.tree.mark(node["id"], "Running", "")
+            elif kind == "started" and event["container"] in containers:
+                self.tree.mark(containers[event["container"]], "Running")
+            elif kind == "terminated":
+                terminated[event["container"]] = event
+                if event["container"] in containers:
+                    self._mark_container(containers[event["container"]], event)
+        return bool(events)
+
+    def _stop_reason(self, step_deadline: float | None) -> str | None:
+        """Why a running pod must stop now: a shutdown or a workflow/template deadline."""
+        if self.shutdown:
+            return shutdown_pod_message(self.shutdown)
+        now = time.time()
+        if any(deadline is not None and now >= deadline for deadline in (self.deadline, step_deadline)):
+            return DEADLINE_MESSAGE
+        return None
 
     def _finish_pod(self, node, template, containers, plan: PodPlan, terminated: dict, reason: str | None) -> Outcome:
         for name, cid in containers.items():
