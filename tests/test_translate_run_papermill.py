@@ -146,6 +146,24 @@ def test_script_treats_dash_values_as_paths(tmp_path: Path) -> None:
     assert (tmp_path / "-o.ipynb").exists()
 
 
+def test_operator_submission_with_only_a_relative_notebook(tmp_path: Path) -> None:
+    """The WorkflowTemplate submitted from the Argo UI/CLI with ``notebook=op.ipynb`` and every other
+    parameter at its default (""): the notebook resolves under $HOME and runs in its folder (also with no
+    folder in its name), and the result
+    goes to <output directory>/<workflow name>/."""
+    home = tmp_path / "home"
+    _notebook(home / "op.ipynb", "import os\nopen('cwd.txt','w').write(os.getcwd())")
+    (tmp_path / "ws").mkdir()
+    script = PAPERMILL_SCRIPT.replace(WORKSPACE_PATH, str(tmp_path / "ws"))
+    argv = ["sh", "-c", script, "papermill", "op.ipynb", "", "", "", "", "false", "", "0", "", "",
+            str(home / "job-output")]
+    env = {"PATH": VENV_BIN + os.pathsep + os.environ["PATH"], "HOME": str(home), "JOB_NAME": "papermill-op-x1"}
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert (home / "job-output" / "papermill-op-x1" / "op_result.ipynb").is_file()
+    assert (home / "cwd.txt").read_text() == str(home)
+
+
 def test_papermill_waits_for_s3_mount_marker_and_gives_up(tmp_path: Path) -> None:
     config = {"s3": {"bucket_name": "b", "secret_name": "s", "mount_timeout_seconds": 2}}
     pod = _pod(tmp_path, config, {"notebook": "a.ipynb"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from argo_papermill.contract import (
+    JOB_HOME,
     GIT_CHECKOUT_DIR,
     OUTPUTS_DIR,
     PAPERMILL_DONE_MARKER,
@@ -21,7 +22,7 @@ from argo_papermill.contract import (
 )
 
 # papermill step. Positional arguments (all always present, "" = not set):
-#   $1 notebook  $2 output notebook ("" = <results>/<notebook stem>_result.ipynb)
+#   $1 notebook (relative: under $HOME)  $2 output notebook ("" = <results>/<notebook stem>_result.ipynb)
 #   $3 cwd ("" = the notebook's folder)  $4 kernel ("" = the notebook's)  $5 parameters, base64 YAML
 #   $6 log output: "true"/"false"  $7 papermill engine ("" = papermill's default)
 #   $8 seconds to wait for the S3 mount ("0" = no S3)  $9 results directory ("" = <$11>/$JOB_NAME)
@@ -34,6 +35,7 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 nb=$1; out=$2; cwd=$3; kernel=$4; params=$5; log_output=$6; engine=$7; s3_wait=$8; results=$9
 data_dir=${{10}}; output_root=${{11}}
+case $nb in /*) ;; *) nb=${{HOME:-{JOB_HOME}}}/$nb ;; esac  # an operator's relative path: under the home
 mkdir -p {OUTPUTS_DIR}
 if [ "$s3_wait" != 0 ]; then
   waited=0
