@@ -47,7 +47,7 @@ from argo_papermill.notify import Notifier, subscriber_annotation
 
 LOGGER = logging.getLogger(__name__)
 
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # pygeoapi.util.DATETIME_FORMAT
+DATETIME_FORMAT = contract.DATETIME_FORMAT  # pygeoapi.util.DATETIME_FORMAT
 STATUS_PHASES: dict[str, frozenset[str]] = {
     # finished states come from the controller's phase label; accepted/running see _active_jobs
     "accepted": frozenset({"", "Pending"}),

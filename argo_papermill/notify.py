@@ -34,6 +34,7 @@ from argo_papermill.contract import (
     ANNOTATION_NOTIFIED_PREFIX,
     ANNOTATION_NOTIFYING_PREFIX,
     ANNOTATION_SUBSCRIBER,
+    DATETIME_FORMAT,
     LABEL_MANAGED_BY,
     LABEL_NOTIFY,
     MANAGED_BY,
@@ -101,7 +102,7 @@ def payload(job: dict, state: str) -> dict:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(timezone.utc).strftime(DATETIME_FORMAT)
 
 
 class _Refused(Exception):
