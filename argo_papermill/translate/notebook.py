@@ -423,7 +423,7 @@ def template_ref_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secret
 def template_parameters(config: ProcessorConfig) -> list[Parameter]:
     """The WorkflowTemplate's parameters and their defaults (only ``notebook`` is required)."""
     params = [
-        Parameter(name=p.P_NOTEBOOK, description="notebook path in the pod (absolute)"),
+        Parameter(name=p.P_NOTEBOOK, description="notebook path in the pod (a relative one is under /home/jovyan)"),
         Parameter(name=p.P_OUTPUT, value="", description="output notebook; empty: in the results directory"),
         Parameter(name=p.P_CWD, value="", description="working directory; empty: the notebook's folder"),
         Parameter(name=p.P_KERNEL, value="", description="kernel name; empty: the notebook's"),
