@@ -144,6 +144,26 @@ def _notebook(value: str) -> str:
     return path
 
 
+def _kernel(value: str | None) -> str:
+    """The kernel name for ``-k``; "" = the notebook's own."""
+    _plain("kernel", value)
+    if value and not KERNEL_RE.match(value):
+        raise _bad("kernel", "may contain only letters, digits and '_.+@:-'")
+    return value or ""
+
+
+def _git_revision(value: str | None, config: ProcessorConfig) -> str:
+    """The revision git-checkout checks out; "" = the default branch."""
+    if value is None:
+        return ""
+    _plain("git_revision", value)
+    if re.search(r"\s|\.\.", value):
+        raise _bad("git_revision", "must be a commit, tag or branch name (no spaces, no '..')")
+    if config.checkout_git_repo is None:
+        raise _bad("git_revision", "no git repository is configured (checkout_git_repo)")
+    return value
+
+
 def _name_part(field: str, value: str | None) -> str | None:
     if value is None:
         return None
@@ -243,26 +263,16 @@ def validate_inputs(data: Any, config: ProcessorConfig) -> NotebookRequest:
         inputs = NotebookInputs.model_validate(data)
     except ValidationError as err:
         raise _from_pydantic(err) from None
-    kernel = inputs.kernel or ""
-    _plain("kernel", inputs.kernel)
-    if kernel and not KERNEL_RE.match(kernel):
-        raise _bad("kernel", "may contain only letters, digits and '_.+@:-'")
-    _plain("git_revision", inputs.git_revision)
-    if inputs.git_revision is not None:
-        if re.search(r"\s|\.\.", inputs.git_revision):
-            raise _bad("git_revision", "must be a commit, tag or branch name (no spaces, no '..')")
-        if config.checkout_git_repo is None:
-            raise _bad("git_revision", "no git repository is configured (checkout_git_repo)")
     return NotebookRequest(
         inputs=inputs,
         notebook=_notebook(inputs.notebook),
         parameters_b64=_parameters(inputs, config.max_parameters_bytes),
-        kernel=kernel,
+        kernel=_kernel(inputs.kernel),
         image=_image(inputs.image, config),
         output_filename=_name_part("output_filename", inputs.output_filename),
         output_dirname=_name_part("output_dirname", inputs.output_dirname),
         result_data_directory=_result_data_directory(inputs.result_data_directory),
-        git_revision=inputs.git_revision or "",
+        git_revision=_git_revision(inputs.git_revision, config),
         node_purpose=_node_purpose(inputs, config),
         run_on_fargate=inputs.run_on_fargate,
         timeout_seconds=_timeout(inputs.timeout, config),
