@@ -95,8 +95,8 @@ def containerset_wf(
     pod_phase, pod_message = pod
     children = []
     nodes = {}
-    for name, (phase, message) in containers.items():
-        cid = f"{WF}-{abs(hash(name)) % 10**9}"
+    for index, (name, (phase, message)) in enumerate(containers.items()):
+        cid = f"{WF}-{1000 + index}"  # stable ids (hash() of a str changes from run to run)
         children.append(cid)
         nodes[cid] = _node(
             cid, f"{WF}.{name}", "Container", phase, message=message, boundaryID=WF, templateName="notebook"
