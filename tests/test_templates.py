@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from fakes.fixtures import home, kube  # noqa: F401 - fixtures
 
 from argo_papermill._version import __version__
 from argo_papermill.cli import main
@@ -106,3 +107,36 @@ def test_template_of_another_configuration_is_refused() -> None:
 def test_rendering_is_deterministic() -> None:
     config = load_processor_config({})
     assert render_templates(config) == render_templates(config)
+
+
+def test_manager_refuses_an_installed_template_of_another_version(kube, home) -> None:
+    """End to end through the manager and a Kubernetes API (a fake over HTTP): with use_workflow_template,
+    an installed template of another version is a 503 that says what to do, and no Workflow is created;
+    once the matching template is installed, the execution is submitted."""
+    from fakes.fixtures import NAMESPACE, manager_def  # noqa: F811
+    from pygeoapi.util import RequestedProcessExecutionMode
+
+    from argo_papermill.manager import ArgoManager
+
+    config = load_processor_config({"use_workflow_template": True})
+    old = template_manifest(config)
+    old["metadata"]["labels"]["app.kubernetes.io/version"] = "0.0.1"
+    kube.put({**old, "metadata": {**old["metadata"], "namespace": NAMESPACE}}, plural="workflowtemplates")
+    processes = {"execute-notebook": {"type": "process", "processor": {
+        "name": "argo_papermill.NotebookProcessor", "use_workflow_template": True}}}
+    manager = ArgoManager(manager_def("kubernetes", kube.url, home, processes=processes))
+    async_mode = RequestedProcessExecutionMode.respond_async
+    try:
+        with pytest.raises(TemplateMismatchError) as info:
+            manager.execute_process("execute-notebook", {"notebook": "a.ipynb"}, execution_mode=async_mode)
+        assert info.value.http_status_code == 503
+        assert "'0.0.1'" in info.value.message and __version__ in info.value.message
+        assert "argo-papermill templates render" in info.value.message
+        assert kube.workflows(NAMESPACE) == []
+        current = template_manifest(config)
+        kube.put({**current, "metadata": {**current["metadata"], "namespace": NAMESPACE}}, plural="workflowtemplates")
+        manager.execute_process("execute-notebook", {"notebook": "a.ipynb"}, execution_mode=async_mode)
+        (created,) = kube.workflows(NAMESPACE)
+        assert created["spec"]["workflowTemplateRef"] == {"name": "papermill-notebook"}
+    finally:
+        manager.backend.close()
