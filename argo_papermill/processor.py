@@ -16,6 +16,7 @@ from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from argo_papermill._version import __version__
 from argo_papermill.config import ProcessorConfig, load_processor_config
+from argo_papermill.errors import ConfigurationError
 from argo_papermill.inputs import validate_inputs
 from argo_papermill.translate.plan import PROCESS_ID
 
@@ -124,6 +125,22 @@ def auto_mount_secret_names(secrets: Iterable[dict]) -> tuple[str, ...]:
         if AUTO_SECRET_NAME_RE.fullmatch(name) or labels.get(AUTO_SECRET_LABEL[0]) == AUTO_SECRET_LABEL[1]:
             names.append(name)
     return tuple(sorted(set(names)))
+
+
+def check_notebook_processors(processes: dict) -> None:
+    """Parse the ``processor`` block of every ``NotebookProcessor`` among pygeoapi's process resources.
+
+    pygeoapi builds a processor only when a request needs it, so a configuration typo would surface
+    as a 500 on the first request; the manager calls this from its constructor (pygeoapi's start-up)
+    to make it a ``ConfigurationError`` there. ``processes`` is ``manager_def["processes"]``.
+    """
+    for process_id, resource in (processes or {}).items():
+        processor = (resource or {}).get("processor") if isinstance(resource, dict) else None
+        if isinstance(processor, dict) and str(processor.get("name", "")).rsplit(".", 1)[-1] == "NotebookProcessor":
+            try:
+                load_processor_config(processor)
+            except ConfigurationError as err:
+                raise ConfigurationError(f"resources.{process_id}.processor: {err}") from None
 
 
 class NotebookProcessor(BaseProcessor):

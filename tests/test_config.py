@@ -125,3 +125,20 @@ def test_every_key_is_documented() -> None:
         assert f"`s3.{key}`" in doc, key
     for key in GitRepoConfig.model_fields:
         assert key in doc.split("`checkout_git_repo` |")[1].split("\n")[0], key
+
+
+def test_check_notebook_processors_finds_a_typo_among_pygeoapi_resources() -> None:
+    """What the manager runs at pygeoapi's start-up: every NotebookProcessor block, others untouched."""
+    from argo_papermill.processor import check_notebook_processors
+
+    processes = {
+        "hello-world": {"type": "process", "processor": {"name": "HelloWorld", "anything": 1}},
+        "execute-notebook": {"type": "process", "processor": {"name": "argo_papermill.NotebookProcessor"}},
+        "gpu-notebook": {"type": "process", "processor": {"name": "argo_papermill.NotebookProcessor",
+                                                          "max_cpus": "8"}},
+    }
+    with pytest.raises(ConfigurationError) as info:
+        check_notebook_processors(processes)
+    assert "resources.gpu-notebook.processor" in str(info.value) and "'max_cpus'" in str(info.value)
+    del processes["gpu-notebook"]
+    check_notebook_processors(processes)
