@@ -108,28 +108,42 @@ def _from_pydantic(err: ValidationError) -> InvalidInputError:
 
 
 def _parameters(inputs: NotebookInputs, limit: int) -> str:
-    """The notebook parameters as base64 YAML (JSON is YAML), at most ``limit`` bytes; "" for none."""
+    """The notebook parameters as base64 YAML (JSON is YAML), at most ``limit`` bytes; "" for none.
+
+    ``parameters_json`` wins over ``parameters``, as in the predecessor.
+    """
     if inputs.parameters_json is not None:
-        try:
-            text = json.dumps(inputs.parameters_json, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as err:
-            raise _bad("parameters_json", f"must be plain JSON: {err}") from None
-        encoded = base64.b64encode(text.encode()).decode()
-        field = "parameters_json"
-    elif inputs.parameters:
-        field = "parameters"
-        try:
-            raw = base64.b64decode(inputs.parameters.strip(), validate=True)
-            loaded = yaml.safe_load(raw.decode("utf-8"))
-        except (UnicodeDecodeError, yaml.YAMLError):
-            raise _bad(field, "must be base64-encoded YAML (the decoded text is not YAML)") from None
-        except (binascii.Error, ValueError):
-            raise _bad(field, "must be base64-encoded YAML (not valid base64)") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise _bad(field, "must be base64-encoded YAML of a mapping (name: value)")
-        encoded = base64.b64encode(raw).decode()
-    else:
-        return ""
+        return _within_limit("parameters_json", _encoded_json(inputs.parameters_json), limit)
+    if inputs.parameters:
+        text = inputs.parameters.strip()
+        _within_limit("parameters", text, limit)  # before decoding: valid base64 keeps its length
+        return _within_limit("parameters", _checked_base64_yaml(text), limit)
+    return ""
+
+
+def _encoded_json(value: dict[str, Any]) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise _bad("parameters_json", f"must be plain JSON: {err}") from None
+    return base64.b64encode(text.encode()).decode()
+
+
+def _checked_base64_yaml(text: str) -> str:
+    """``text`` normalised, if it is base64 of a YAML mapping (or of nothing)."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+        loaded = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise _bad("parameters", "must be base64-encoded YAML (the decoded text is not YAML)") from None
+    except (binascii.Error, ValueError):
+        raise _bad("parameters", "must be base64-encoded YAML (not valid base64)") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise _bad("parameters", "must be base64-encoded YAML of a mapping (name: value)")
+    return base64.b64encode(raw).decode()
+
+
+def _within_limit(field: str, encoded: str, limit: int) -> str:
     if len(encoded) > limit:
         raise _bad(field, f"too large: {len(encoded)} bytes once base64-encoded, more than the configured "
                           f"maximum of {limit} bytes (max_parameters_bytes)")
