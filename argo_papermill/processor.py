@@ -63,11 +63,13 @@ PROCESS_METADATA: dict[str, Any] = {
         ),
         "parameters": _input(
             "Parameters (base64 YAML)",
-            "Notebook parameters as base64-encoded YAML mapping, injected into the cell tagged 'parameters'.",
+            "Notebook parameters as base64-encoded YAML mapping, injected into the cell tagged 'parameters'; "
+            "at most 96 KiB (or the server's max_parameters_bytes).",
             {**_STR, "contentEncoding": "base64"},
         ),
         "parameters_json": _input(
-            "Parameters (JSON)", "Notebook parameters as a JSON object; overrides 'parameters'.", {"type": "object"}
+            "Parameters (JSON)", "Notebook parameters as a JSON object; overrides 'parameters'; the same size limit.",
+            {"type": "object"},
         ),
         "kernel": _input("Kernel", "Kernel name; default: the kernel saved in the notebook.", _STR),
         "image": _input("Image", "Container image; must match the server's allowed_images_regex.", _STR),
