@@ -153,5 +153,16 @@ def serve(config_file: Path | None, host: str, port: int, data_dir: Path, thread
     gunicorn = Path(sys.executable).parent / "gunicorn"
     argv = [str(gunicorn) if gunicorn.exists() else "gunicorn", "--workers", "1", "--worker-class", "gthread",
             "--threads", str(threads), "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "5",
-            "argo_papermill.app:APP"]
+            *_no_control_socket(), "argo_papermill.app:APP"]
     os.execvpe(argv[0], argv, env)
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn >= 25 opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for every server of
+    the user (a second ``serve`` takes it over); ``serve`` needs no control interface, so it opens none."""
+    try:
+        from gunicorn.config import Config
+
+        return ["--no-control-socket"] if "control_socket_disable" in Config().settings else []
+    except ImportError:
+        return []
