@@ -547,3 +547,29 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def test_without_bubblewrap_deleting_kills_the_containers_children(tmp_path):
+    """No pid namespace: the container's process group goes, not only its first process."""
+    cfg = EngineConfig(data_dir=tmp_path / "d", home=tmp_path / "h", poll_seconds=0.05, sandbox="none")
+    eng = Engine.acquire(cfg)
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    try:
+        name = submit(eng, {"metadata": {"name": "nobwrap-del"}, "spec": {"entrypoint": "t", "templates": [
+            {"name": "t", "container": {"command": ["sh", "-c", 'python3 -c "$0"; echo after', child]}}]}})
+        deadline = time.time() + 30
+        while time.time() < deadline and not (pid_file.exists() and pid_file.read_text()):
+            time.sleep(0.05)
+        pid = int(pid_file.read_text())
+        assert _alive(pid)
+        eng.store.delete(name)  # what DELETE /jobs/{id} does to the store
+        eng.wake()
+        deadline = time.time() + 15
+        while time.time() < deadline and _alive(pid):
+            time.sleep(0.05)
+        assert not _alive(pid), "the container's child survived the deletion"
+    finally:
+        eng.close()
+        if pid_file.exists() and pid_file.read_text() and _alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), 9)

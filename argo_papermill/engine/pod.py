@@ -259,6 +259,7 @@ class PodProcess:
         self.cfg = cfg
         self.plan = plan
         self.proc: subprocess.Popen | None = None
+        self.sandboxed = False
         self._offset = 0
         self._partial = ""
 
@@ -275,6 +276,7 @@ class PodProcess:
         # starts ~60 ms faster than ``-m argo_papermill.engine.runner`` (every pod pays it)
         runner = [self.cfg.python, "-I", "-S", str(Path(__file__).with_name("runner.py"))]
         spec_file = self.plan.dir / "runner.json"
+        self.sandboxed = bool(bwrap)
         if bwrap:
             argv = [bwrap, *host_root_args(), "--unshare-pid", "--die-with-parent"]
             for mount in self.plan.mounts:
@@ -313,6 +315,24 @@ class PodProcess:
         self._partial = lines.pop()
         return [json.loads(line) for line in lines if line.strip()]
 
+    def container_pids(self) -> list[int]:
+        """The pids of the containers still running, from the whole status file (``events`` keeps its place)."""
+        try:
+            lines = self.plan.status_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        running: dict[str, int] = {}
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line still being written
+            if event.get("event") == "started" and event.get("pid"):
+                running[event["container"]] = int(event["pid"])
+            elif event.get("event") == "terminated":
+                running.pop(event.get("container"), None)  # its pid may belong to someone else by now
+        return list(running.values())
+
     def progress(self) -> str | None:
         """The last line of $ARGO_PROGRESS_FILE, as Argo's executor reads it."""
         try:
@@ -333,13 +353,18 @@ class PodProcess:
         self.plan.control_file.write_text("terminate\n", encoding="utf-8")
 
     def kill(self) -> None:
-        """Kill the sandbox: every process of the pod dies with it."""
+        """Kill the sandbox: every process of the pod dies with it.
+
+        Without a sandbox there is no pid namespace to take the pod down: each container's process group
+        (its command and the children it did not move to another session) is killed, then the runner.
+        """
         if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        for pid in ([] if self.sandboxed else self.container_pids()) + [self.proc.pid]:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

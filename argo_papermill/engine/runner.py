@@ -108,7 +108,7 @@ class Runner:
             return
         log.close()
         self.procs[name] = proc
-        self.emit(event="started", container=name)
+        self.emit(event="started", container=name, pid=proc.pid)  # the engine's pid without a sandbox
 
     def _reap(self) -> None:
         for name, proc in list(self.procs.items()):
