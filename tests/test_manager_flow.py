@@ -249,3 +249,22 @@ def test_ordinary_processor_async_job_is_tracked_in_this_process(stack):
     with pytest.raises(JobNotFoundError):
         mgr.delete_job(job_id)
     assert fake.workflows(NAMESPACE) == []
+
+
+def test_a_list_entry_is_the_job_get_job_shows(stack):
+    """GET /jobs and GET /jobs/{id} map the same Workflow data: a failed job's papermill error and progress,
+    a running job's message, and (Argo Server) a job whose live Workflow is gone and only the archive has it."""
+    mgr, fake, ctrl = stack
+    failed, running = run_async(mgr, "fail"), run_async(mgr, "hold")
+    assert wait_status(mgr, failed)["status"] == "failed"
+    wait_status(mgr, running, want=("running",))
+    ctrl.paused = True  # nothing changes between the two reads
+    one = {job_id: mgr.get_job(job_id) for job_id in (failed, running)}
+    assert "ZeroDivisionError" in one[failed]["message"] and one[failed]["progress"] > 0
+    listed = {j["identifier"]: j for j in mgr.get_jobs(limit=10)["jobs"]}
+    assert listed == one
+    assert mgr.get_jobs(status="failed")["jobs"] == [one[failed]]
+    assert mgr.get_jobs(status="running")["jobs"] == [one[running]]
+    if mgr.config.backend == "argo-server":  # Argo >= 3.5 lists archived runs without nodes; get reads the archive
+        del fake.live[(NAMESPACE, f"pygeoapi-job-{failed}")]
+        assert mgr.get_jobs(status="failed")["jobs"] == [mgr.get_job(failed)] == [one[failed]]

@@ -27,6 +27,7 @@ from argo_papermill.backends.base import (
     Forbidden,
     NotFound,
     Page,
+    PageReader,
     Rejected,
     Unavailable,
     Unsupported,
@@ -37,8 +38,10 @@ from argo_papermill.manager_config import ArgoServerSettings
 LOGGER = logging.getLogger(__name__)
 
 ALL_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Error")
-# what a page leaves out: the templates (big, not needed to map a status)
-LIST_FIELDS = "-items.spec.templates,-items.status.storedTemplates,-items.status.storedWorkflowTemplateSpec"
+# a page lists names only (and the list's count); the page's workflows are then read with get, so a list entry
+# is exactly what get_job shows (list items lack hydrated nodes, and archived ones have no nodes at all)
+LIST_FIELDS = "metadata,items.metadata.name"
+RESOURCE = "workflows.argoproj.io"
 _STATUS_RE = re.compile(r"status code (\d{3})")
 _MESSAGE_RE = re.compile(r"with message: `(.*)`", re.S)
 
@@ -82,6 +85,7 @@ class ArgoServerBackend:
         self._session = _TimeoutSession(request_timeout)
         self.metadata_patcher = metadata_patcher  # e.g. a KubernetesBackend for annotation patches
         self.kubernetes = kubernetes or metadata_patcher  # a KubernetesBackend for what the Argo API lacks (Secrets)
+        self._pages = PageReader(self.get)
 
     # ---- plumbing
     def _token(self) -> str | None:
@@ -100,7 +104,7 @@ class ArgoServerBackend:
         return WorkflowsService(host=self.host, token=self._token(), verify_ssl=verify,
                                 namespace=self.namespace, session=self._session)
 
-    def _call(self, verb: str, fn: Callable[[Any], Any], resource: str = "workflows.argoproj.io") -> Any:
+    def _call(self, verb: str, fn: Callable[[Any], Any], resource: str = RESOURCE) -> Any:
         import warnings
 
         try:
@@ -151,21 +155,25 @@ class ArgoServerBackend:
 
     def list(self, label_selector: str, *, limit: int | None = None, offset: int = 0,
              phases: frozenset[str] | None = None) -> Page:
-        selector = ",".join(p for p in (label_selector, phase_selector(phases) if phases is not None else "") if p)
+        """One list request for the page's names and the count (offsets, newest first), then a get per item."""
         if phases is not None and not phases:
             return Page(items=[], total=0)
-        result = self._call("list", lambda s: s.list_workflows(
-            namespace=self.namespace, label_selector=selector or None,
-            field_selector="ext.showRemainingItemCount=true",
-            limit=str(limit) if limit else None, continue_=str(offset) if offset else None, fields=LIST_FIELDS))
-        data = _dump(result)
-        items = [w for w in (data.get("items") or []) if not (w.get("metadata") or {}).get("deletionTimestamp")]
+        selector = ",".join(p for p in (label_selector, phase_selector(phases) if phases is not None else "") if p)
+        params = {"listOptions.fieldSelector": "ext.showRemainingItemCount=true", "fields": LIST_FIELDS}
+        if selector:
+            params["listOptions.labelSelector"] = selector
+        if limit:
+            params["listOptions.limit"] = str(limit)
+        if offset:
+            params["listOptions.continue"] = str(offset)
+        data = self._get_json(f"api/v1/workflows/{self.namespace}", "list", RESOURCE, params)
+        names = [(w.get("metadata") or {}).get("name") for w in data.get("items") or []]
         meta = data.get("metadata") or {}
         remaining = meta.get("remainingItemCount")
-        total = offset + len(data.get("items") or []) + int(remaining or 0)
+        total = offset + len(names) + int(remaining or 0)
         if remaining is None and meta.get("continue"):  # an older server without the count: at least one more
             total += 1
-        return Page(items=items, total=total)
+        return Page(items=self._pages.read(n for n in names if n), total=total)
 
     def patch(self, name: str, patch: dict) -> dict:
         """``spec.shutdown`` goes through the stop/terminate endpoints; metadata needs a Kubernetes patcher."""
@@ -237,12 +245,8 @@ class ArgoServerBackend:
 
     def get_workflow_template(self, name: str) -> dict:
         """The WorkflowTemplate as the server stores it (raw JSON: a model round trip could change the spec)."""
-        with self._get(f"api/v1/workflow-templates/{self.namespace}/{name}", "get",
-                       "workflowtemplates.argoproj.io") as resp:
-            try:
-                return resp.json()
-            except ValueError:
-                raise Unavailable("unexpected answer from the Argo Server: not JSON") from None
+        return self._get_json(f"api/v1/workflow-templates/{self.namespace}/{name}", "get",
+                              "workflowtemplates.argoproj.io")
 
     def list_secret_metadata(self) -> list[dict]:
         """The Argo Server API has no Secrets: only through the ``kubernetes:`` block."""
@@ -251,6 +255,20 @@ class ArgoServerBackend:
                               "Argo Server API does not offer: configure server.manager.kubernetes (`kubernetes: {}` "
                               "uses the in-cluster service account) with permission 'list secrets'")
         return self.kubernetes.list_secret_metadata()
+
+    def close(self) -> None:
+        self._pages.close()
+
+    def _get_json(self, path: str, verb: str, resource: str, params: dict | None = None) -> dict:
+        """GET ``path`` and decode its JSON object; errors as BackendErrors."""
+        with self._get(path, verb, resource, params=params) as resp:
+            try:
+                data = resp.json()
+            except ValueError:
+                raise Unavailable("unexpected answer from the Argo Server: not JSON") from None
+        if not isinstance(data, dict):
+            raise Unavailable("unexpected answer from the Argo Server: not a JSON object")
+        return data
 
     def _get(self, path: str, verb: str, resource: str, params: dict | None = None,
              stream: bool = False) -> requests.Response:

@@ -33,6 +33,7 @@ from argo_papermill.backends.base import (
     Forbidden,
     NotFound,
     Page,
+    PageReader,
     Rejected,
     Unavailable,
 )
@@ -48,7 +49,6 @@ ACCEPT_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s
 ACCEPT_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 LIST_CHUNK = 1000
-PAGE_READERS = 8
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -304,7 +304,6 @@ class KubernetesBackend:
         self._namespace = namespace
         self.request_timeout = request_timeout
         self._api_client: Any = None
-        self._executor: Any = None
         self._lock = threading.Lock()
         # the index watches this selector; list() selectors narrow it further
         from argo_papermill.contract import LABEL_MANAGED_BY, MANAGED_BY
@@ -312,6 +311,7 @@ class KubernetesBackend:
         self.base_selector = label_selector or f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         self._index = MetadataIndex(self._relist_metadata, self._watch_metadata,
                                     use_watch=settings.list_cache == "watch")
+        self._pages = PageReader(self.get, on_missing=self._index.remove)  # a name gone since the index saw it
 
     # ---- connection (lazy)
     @property
@@ -435,25 +435,7 @@ class KubernetesBackend:
         extra = label_selector if label_selector and label_selector != self.base_selector else ""
         matched = self._call("list", lambda: self._index.matching(extra, phases))
         window = matched[offset: None if limit is None else offset + limit]
-        fetched = list(self._pool().map(self._get_or_none, [m["name"] for m in window])) if len(window) > 1 \
-            else [self._get_or_none(m["name"]) for m in window]
-        return Page(items=[wf for wf in fetched if wf is not None], total=len(matched))
-
-    def _get_or_none(self, name: str) -> dict | None:
-        try:
-            return self.get(name)
-        except NotFound:  # deleted between the index read and now
-            self._index.remove(name)
-            return None
-
-    def _pool(self):
-        """A few threads to read a page's workflows concurrently (one round trip instead of ten)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=PAGE_READERS, thread_name_prefix="argo-papermill-get")
-            return self._executor
+        return Page(items=self._pages.read(m["name"] for m in window), total=len(matched))
 
     def patch(self, name: str, patch: dict) -> dict:
         """Merge patch; ``metadata.resourceVersion`` in the patch is a precondition (409 -> Conflict)."""
@@ -503,8 +485,7 @@ class KubernetesBackend:
 
     def close(self) -> None:
         self._index.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+        self._pages.close()
 
     # ---- metadata list / watch used by the index
     def _relist_metadata(self) -> tuple[list[dict], str]:

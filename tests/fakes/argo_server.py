@@ -48,15 +48,40 @@ def drop_path(obj, dotted: str) -> None:
         drop_path(obj[head], rest)
 
 
+def keep_paths(obj, paths: list[list[str]]):
+    """Only the listed paths of ``obj`` (``items`` descends into every list item), as Argo's field cleaner."""
+    if isinstance(obj, list):
+        return [keep_paths(item, paths) for item in obj]
+    if not isinstance(obj, dict) or any(not p for p in paths):
+        return copy.deepcopy(obj)
+    out = {}
+    for key in dict.fromkeys(p[0] for p in paths):
+        if key in obj:
+            out[key] = keep_paths(obj[key], [p[1:] for p in paths if p[0] == key])
+    return out
+
+
 def apply_fields(body: dict, fields: str | None) -> dict:
+    """``fields``: paths to include (then only those), or ``-path`` to exclude."""
     if not fields:
         return body
-    body = copy.deepcopy(body)
-    for f in fields.split(","):
-        f = f.strip()
+    wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    included = [f.split(".") for f in wanted if not f.startswith("-")]
+    body = keep_paths(body, included) if included else copy.deepcopy(body)
+    for f in wanted:
         if f.startswith("-"):
             drop_path(body, f[1:])
     return body
+
+
+def archive_list_item(wf: dict) -> dict:
+    """An archived workflow as Argo >= 3.5 lists it: the archive's columns only, no spec and no nodes."""
+    meta, status = wf["metadata"], wf.get("status") or {}
+    return {"metadata": {k: meta[k] for k in ("name", "namespace", "uid", "labels", "annotations",
+                                              "creationTimestamp") if k in meta},
+            "spec": {},
+            "status": {k: status[k] for k in ("phase", "startedAt", "finishedAt", "progress", "message",
+                                              "estimatedDuration", "resourcesDuration") if k in status}}
 
 
 class KubeView(MutableMapping):
@@ -273,7 +298,7 @@ class FakeArgoServer:
                            and w["metadata"]["uid"] not in live_uids
                            and w["metadata"]["name"] not in {x["metadata"]["name"] for x in self.live.values()}
                            and match_labels(selector, w["metadata"].get("labels") or {})), key=key, reverse=True)
-        merged = live + archived
+        merged = live + [archive_list_item(w) for w in archived]
         page = merged[offset: offset + limit] if limit else merged[offset:]
         remain = max(0, len(merged) - offset - len(page))
         meta: dict = {"resourceVersion": str(self.rv)}
