@@ -491,19 +491,45 @@ def test_without_bubblewrap_only_identical_host_paths_bind(tmp_path):
 
 
 ENGINE_THEN_WAIT = """
-import sys, time
+import json, sys, time
 from pathlib import Path
 from argo_papermill.engine.config import EngineConfig
 from argo_papermill.engine.service import Engine
-data, pid_file, sandbox = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+data, sandbox, command = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 eng = Engine.acquire(EngineConfig(data_dir=data, home=data / "home", poll_seconds=0.05, sandbox=sandbox))
-# the container's first process writes its host pid: the engine must take it down with it
 eng.store.insert("orphan", {"name": "orphan"}, {"entrypoint": "t", "templates": [{"name": "t", "container": {
-    "command": ["python3", "-c", "import os, time; open(%r, 'w').write(os.readlink('/proc/self')); time.sleep(120)"
-                % str(pid_file)]}}]})  # /proc/self: the host's pid (the sandbox has its own pid namespace)
+    "command": command}}]})
 eng.wake()
 time.sleep(300)
 """
+
+
+def writes_pid_and_sleeps(pid_file: Path) -> str:
+    """Python code that writes its host pid (/proc/self: the sandbox has its own pid namespace), then sleeps."""
+    return f"import os, time; open({str(pid_file)!r}, 'w').write(os.readlink('/proc/self')); time.sleep(120)"
+
+
+def start_engine_process(data: Path, sandbox: str, command: list[str]):
+    import json
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", ENGINE_THEN_WAIT, str(data), sandbox, json.dumps(command)],
+                            start_new_session=True)
+
+
+def wait_for_pid(pid_file: Path) -> int:
+    deadline = time.time() + 60
+    while time.time() < deadline and not (pid_file.exists() and pid_file.read_text()):
+        time.sleep(0.05)
+    return int(pid_file.read_text())
+
+
+def wait_dead(pid: int, timeout: float = 10) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline and _alive(pid):
+        time.sleep(0.05)
+    return not _alive(pid)
 
 
 @pytest.mark.parametrize("sandbox", [
@@ -512,33 +538,52 @@ time.sleep(300)
 ])
 def test_container_dies_when_the_engine_is_killed(tmp_path, sandbox):
     import signal
-    import subprocess
-    import sys
 
     pid_file = tmp_path / "container.pid"
-    engine = subprocess.Popen([sys.executable, "-c", ENGINE_THEN_WAIT, str(tmp_path / "d"), str(pid_file), sandbox],
-                              start_new_session=True)
+    # the container's first process itself writes its pid: the engine must take it down with it
+    engine = start_engine_process(tmp_path / "d", sandbox, ["python3", "-c", writes_pid_and_sleeps(pid_file)])
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and not (pid_file.exists() and pid_file.read_text()):
-            time.sleep(0.05)
-        pid = int(pid_file.read_text())
-        assert Path(f"/proc/{pid}").exists()
+        pid = wait_for_pid(pid_file)
+        assert _alive(pid)
         engine.send_signal(signal.SIGKILL)  # only the engine's process, not its group: no cleanup can run
         engine.wait(timeout=10)
-        deadline = time.time() + 10
-        while time.time() < deadline and _alive(pid):
-            time.sleep(0.05)
-        assert not _alive(pid), f"container {pid} survived the engine ({sandbox})"
+        assert wait_dead(pid), f"container {pid} survived the engine ({sandbox})"
     finally:
-        if engine.poll() is None:
-            engine.kill()
-        leftovers = [engine.pid] + ([int(pid_file.read_text())] if pid_file.exists() and pid_file.read_text() else [])
-        for pid in leftovers:  # only when the assertion failed: do not leave the sleeper behind
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_all(engine, pid_file)
+
+
+def test_without_bubblewrap_a_restart_kills_what_the_dead_engine_left(tmp_path):
+    """A container's child outlives a SIGKILLed engine without a sandbox; the next engine ends it."""
+    import signal
+
+    pid_file = tmp_path / "child.pid"
+    engine = start_engine_process(tmp_path / "d", "none",
+                                  ["sh", "-c", 'python3 -c "$0"; echo after', writes_pid_and_sleeps(pid_file)])
+    try:
+        pid = wait_for_pid(pid_file)
+        engine.send_signal(signal.SIGKILL)
+        engine.wait(timeout=10)
+        restarted = Engine.acquire(EngineConfig(data_dir=tmp_path / "d", home=tmp_path / "d" / "home",
+                                                poll_seconds=0.05, sandbox="none"))
+        try:
+            assert wait_dead(pid), "the dead engine's container child is still running after the restart"
+            assert restarted.store.get("orphan")["status"]["message"] == RESTART_MESSAGE
+        finally:
+            restarted.close()
+    finally:
+        _kill_all(engine, pid_file)
+
+
+def _kill_all(engine, pid_file: Path) -> None:
+    """Only when an assertion failed is anything left: do not leave the sleeper behind."""
+    import signal
+
+    leftovers = [engine.pid] + ([int(pid_file.read_text())] if pid_file.exists() and pid_file.read_text() else [])
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _alive(pid: int) -> bool:

@@ -236,6 +236,32 @@ def fuse_problem(device: str = "/dev/fuse") -> str | None:
     return None
 
 
+def kill_leftovers(pods_dir: Path) -> int:
+    """Kill what a dead engine's pods under ``pods_dir`` left running; returns how many processes.
+
+    With a sandbox nothing is left (the pid namespace died with the engine). Without one, only the
+    runner and each container's first process die with it (PDEATHSIG); their children are found by
+    the ``$ARGO_PROGRESS_FILE`` each container's environment holds, which names this pod folder.
+    """
+    marker = f"{ENV_PROGRESS_FILE}={pods_dir}/".encode()
+    killed = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                environ = handle.read()
+        except OSError:
+            continue
+        if any(item.startswith(marker) for item in environ.split(b"\0")):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
 def host_root_args() -> list[str]:
     """The host's filesystem as the sandbox's, entry by entry under a fresh root.
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from argo_papermill.engine.config import EngineConfig
 from argo_papermill.engine.executor import WorkflowRun, stopped_message
 from argo_papermill.engine.nodes import now_rfc3339
+from argo_papermill.engine.pod import kill_leftovers
 from argo_papermill.engine.store import COMPLETED_PHASES, Store
 from argo_papermill.engine.templates import TemplateLibrary
 
@@ -102,7 +103,8 @@ class Engine:
                 continue
             status, nodes = WorkflowRun.interrupted(workflow)
             self.store.write_status(name, status, nodes)
-            shutil.rmtree(self.cfg.data_dir / "pods" / name, ignore_errors=True)  # its sandboxes died with the engine
+            kill_leftovers(self.cfg.data_dir / "pods" / name)  # only without a sandbox can anything be left
+            shutil.rmtree(self.cfg.data_dir / "pods" / name, ignore_errors=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
