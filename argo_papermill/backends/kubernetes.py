@@ -297,12 +297,14 @@ class KubernetesBackend:
     """WorkflowBackend on the Kubernetes API with the official ``kubernetes`` client."""
 
     def __init__(self, settings: KubernetesSettings | dict | None = None, *, namespace: str | None = None,
-                 request_timeout: float = 30.0, label_selector: str | None = None):
+                 request_timeout: float = 30.0, label_selector: str | None = None,
+                 service_account_dir: Path = SA_DIR):
         if not isinstance(settings, KubernetesSettings):
             settings = KubernetesSettings.model_validate(settings or {})
         self.settings = settings
         self._namespace = namespace
         self.request_timeout = request_timeout
+        self.service_account_dir = service_account_dir  # token, ca.crt, namespace of the in-cluster account
         self._api_client: Any = None
         self._lock = threading.Lock()
         # the index watches this selector; list() selectors narrow it further
@@ -352,7 +354,7 @@ class KubernetesBackend:
                     return ns
             except Exception as exc:  # noqa: BLE001
                 LOGGER.warning("cannot read the namespace from the kubeconfig: %s", exc)
-        sa_ns = SA_DIR / "namespace"
+        sa_ns = self.service_account_dir / "namespace"
         if mode in ("incluster", "explicit") and sa_ns.exists():
             return sa_ns.read_text().strip()
         return "default"
@@ -385,8 +387,12 @@ class KubernetesBackend:
             elif mode == "kubeconfig":
                 kconfig.load_kube_config(config_file=self._kubeconfig_path(), context=s.context,
                                          client_configuration=cfg, persist_config=False)
-            elif mode == "incluster":
-                kconfig.load_incluster_config(client_configuration=cfg)  # refreshes the rotating token itself
+            elif mode == "incluster":  # what load_incluster_config does, from service_account_dir
+                from kubernetes.config.incluster_config import InClusterConfigLoader
+
+                InClusterConfigLoader(token_filename=str(self.service_account_dir / "token"),
+                                      cert_filename=str(self.service_account_dir / "ca.crt"),
+                                      try_refresh_token=True).load_and_set(cfg)  # re-reads the rotating token
             else:
                 raise Unavailable("no Kubernetes configuration found: set server.manager.kubernetes.server, "
                                   "a kubeconfig, or run in a cluster")

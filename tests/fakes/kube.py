@@ -205,7 +205,10 @@ class FakeKube:
         return None
 
     def authorized(self, header: str | None) -> bool:
-        return self.token is None or header == f"Bearer {self.token}"
+        """As the apiserver's bearer authenticator: the scheme is case-insensitive (the in-cluster loader
+        sends ``bearer``)."""
+        scheme, _, token = (header or "").partition(" ")
+        return self.token is None or (scheme.lower() == "bearer" and token == self.token)
 
     def handle(self, method, path, query, body, ctype, accept=""):
         if m := POD_PATH.match(path):
@@ -372,8 +375,9 @@ class FakeKube:
                 self.cond.wait(timeout=max(0.0, min(0.2, deadline - time.time())))
 
 
-def serve(fake: FakeKube | None = None, port: int = 0):
-    """Start the fake on 127.0.0.1; returns (httpd, fake, url). ``httpd.shutdown()`` stops it."""
+def serve(fake: FakeKube | None = None, port: int = 0, tls=None):
+    """Start the fake on 127.0.0.1 (HTTPS with ``tls`` = (cert, key)); returns (httpd, fake, url).
+    ``httpd.shutdown()`` stops it."""
     fake = fake or FakeKube()
 
     class Handler(QuietHandler):
@@ -412,5 +416,5 @@ def serve(fake: FakeKube | None = None, port: int = 0):
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _do
 
-    httpd, url = start(Handler, port)
+    httpd, url = start(Handler, port, tls)
     return httpd, fake, url
