@@ -268,3 +268,32 @@ def test_a_list_entry_is_the_job_get_job_shows(stack):
     if mgr.config.backend == "argo-server":  # Argo >= 3.5 lists archived runs without nodes; get reads the archive
         del fake.live[(NAMESPACE, f"pygeoapi-job-{failed}")]
         assert mgr.get_jobs(status="failed")["jobs"] == [mgr.get_job(failed)] == [one[failed]]
+
+
+def test_a_create_that_timed_out_after_the_commit_makes_one_workflow(stack):
+    """The API stored the Workflow but the answer was a timeout: the retry meets a 409 for this same job,
+    which is success, and there is still one Workflow."""
+    mgr, fake, ctrl = stack
+    ctrl.paused = True
+    fake.requests.clear()
+    fake.fail("POST", r"/workflows", 504, message="the server was unable to return a response in time", times=1,
+              after_apply=True)
+    job_id = run_async(mgr, "hold")
+    assert len([r for r in fake.requests if r[0] == "POST"]) == 2
+    assert [w["metadata"]["name"] for w in fake.workflows(NAMESPACE)] == [f"pygeoapi-job-{job_id}"]
+    assert mgr.get_job(job_id)["status"] == "accepted"
+
+
+def test_a_name_taken_by_another_job_is_refused(stack):
+    from fakes.processor import build_manifest
+
+    mgr, fake, ctrl = stack
+    ctrl.paused = True
+    squatter = build_manifest("someone-else", "hold", 1)
+    squatter["metadata"]["name"] = "pygeoapi-job-mine"
+    mgr.backend.create(squatter)
+    with pytest.raises(SubmissionRejectedError) as e:
+        mgr.submit(mgr.get_processor("scenario"), "mine", {"scenario": "hold"})
+    assert e.value.http_status_code == 400 and "belongs to another job" in e.value.message
+    [wf] = fake.workflows(NAMESPACE)
+    assert wf["metadata"]["labels"]["pygeoapi.io/job-id"] == "someone-else"

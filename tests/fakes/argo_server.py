@@ -137,8 +137,9 @@ class FakeArgoServer:
             obj["metadata"]["resourceVersion"] = str(self.rv)
 
     # ---- helpers shared with the fake controller
-    def fail(self, method: str, pattern: str, status: int, message: str = "injected", times: int = -1) -> Fault:
-        f = Fault(method, pattern, status, message=message, times=times)
+    def fail(self, method: str, pattern: str, status: int, message: str = "injected", times: int = -1,
+             after_apply: bool = False) -> Fault:
+        f = Fault(method, pattern, status, message=message, times=times, after_apply=after_apply)
         with self.lock:
             self.faults.append(f)
         return f
@@ -170,12 +171,10 @@ class FakeArgoServer:
             md.setdefault("creationTimestamp", now_rfc3339())
             self.live[(md["namespace"], md["name"])] = obj
 
-    def _fault(self, method, path):
+    def _fault(self, method, path, after_apply: bool = False):
         with self.lock:
             for f in self.faults:
-                if f.method in ("*", method) and re.search(f.pattern, path) and f.times != 0:
-                    if f.times > 0:
-                        f.times -= 1
+                if f.matches(method, path, after_apply):
                     return err(f.status, f.message)
         return None
 
@@ -318,7 +317,8 @@ def serve(fake: FakeArgoServer | None = None, port: int = 0):
             path, q, body = self.read_request()
             body = None if body is INVALID_JSON else body
             fake.requests.append((self.command, path, q, body))
-            self.send_payload(*fake.handle(self.command, path, q, body, self.headers.get("Authorization")))
+            answer = fake.handle(self.command, path, q, body, self.headers.get("Authorization"))
+            self.send_payload(*(fake._fault(self.command, path, after_apply=True) or answer))
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _do
 

@@ -102,6 +102,17 @@ class Fault:
     message: str = "injected"
     times: int = -1  # -1 = until removed
     watch: bool | None = None  # restrict to watch (True) or non-watch (False) requests
+    after_apply: bool = False  # do the request, then answer with this status (a timeout after the commit)
+
+    def matches(self, method: str, path: str, after_apply: bool) -> bool:
+        """Whether this fault answers the request now (and counts it)."""
+        if self.after_apply != after_apply or self.times == 0:
+            return False
+        if self.method not in ("*", method) or not re.search(self.pattern, path):
+            return False
+        if self.times > 0:
+            self.times -= 1
+        return True
 
 
 class FakeKube:
@@ -123,8 +134,9 @@ class FakeKube:
 
     # ---- test helpers
     def fail(self, method: str, pattern: str, status: int, reason: str = "InternalError",
-             message: str = "injected", times: int = -1, watch: bool | None = None) -> Fault:
-        f = Fault(method, pattern, status, reason, message, times, watch)
+             message: str = "injected", times: int = -1, watch: bool | None = None,
+             after_apply: bool = False) -> Fault:
+        f = Fault(method, pattern, status, reason, message, times, watch, after_apply)
         with self.cond:
             self.faults.append(f)
         return f
@@ -190,18 +202,11 @@ class FakeKube:
             self.events.append((self.rv, key[2], typ, copy.deepcopy(obj)))
         self.cond.notify_all()
 
-    def _fault(self, method: str, path: str, is_watch: bool) -> tuple[int, dict] | None:
+    def _fault(self, method: str, path: str, is_watch: bool, after_apply: bool = False) -> tuple[int, dict] | None:
         with self.cond:
             for f in list(self.faults):
-                if f.method not in ("*", method) or not re.search(f.pattern, path):
-                    continue
-                if f.watch is not None and f.watch != is_watch:
-                    continue
-                if f.times == 0:
-                    continue
-                if f.times > 0:
-                    f.times -= 1
-                return f.status, status_body(f.status, f.reason, f.message)
+                if (f.watch is None or f.watch == is_watch) and f.matches(method, path, after_apply):
+                    return f.status, status_body(f.status, f.reason, f.message)
         return None
 
     def authorized(self, header: str | None) -> bool:
@@ -412,6 +417,7 @@ def serve(fake: FakeKube | None = None, port: int = 0, tls=None):
                     pass
                 return
             code, payload = fake.handle(self.command, path, q, body, self.headers.get("Content-Type", ""), accept)
+            code, payload = fake._fault(self.command, path, is_watch, after_apply=True) or (code, payload)
             self.send_payload(code, payload, "text/plain" if isinstance(payload, str) else "application/json")
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _do
