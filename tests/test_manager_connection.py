@@ -30,6 +30,7 @@ class CountingListener:
         self.sock.listen(16)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.accepted = 0
+        self._open: list[socket.socket] = []  # held open, unanswered: the client's read times out
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
@@ -39,10 +40,12 @@ class CountingListener:
             except OSError:
                 return
             self.accepted += 1
-            conn.close()
+            self._open.append(conn)
 
     def close(self):
         self.sock.close()
+        for conn in self._open:
+            conn.close()
 
 
 def kubeconfig(path: Path, server: str, namespace: str, token: str = TOKEN) -> Path:
@@ -66,7 +69,8 @@ def no_cluster_env(monkeypatch, tmp_path):
 @pytest.mark.parametrize("backend", ["kubernetes", "argo-server"])
 def test_the_constructor_contacts_nothing(backend, home, no_cluster_env):
     """``pygeoapi openapi generate`` constructs the manager: with an API that never answers, construction
-    (and reading the configured namespace) opens no connection; the first request does, and is a 503."""
+    (and reading the configured namespace) opens no connection; the first request does, times out, and is
+    a 503 that says so."""
     hung = CountingListener()
     mgr = ArgoManager(manager_def(backend, hung.url, home, request_timeout=0.5))
     try:
@@ -75,6 +79,7 @@ def test_the_constructor_contacts_nothing(backend, home, no_cluster_env):
         with pytest.raises(Exception) as e:
             mgr.get_jobs(limit=1)
         assert e.value.http_status_code == 503 and hung.accepted >= 1
+        assert "timeout" in e.value.message.lower(), e.value.message
     finally:
         mgr.notifier.stop()
         hung.close()
