@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from argo_papermill.engine.config import EngineConfig
 from argo_papermill.engine.service import Engine
 from test_serve_e2e import free_port
-from test_serve_e2e_remote import PASSWORD, USER, GitHTTP, _git
+from test_serve_e2e_remote import PASSWORD, USER, repo_over_http
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
 
@@ -46,24 +43,10 @@ def _run(engine, name: str, spec: dict, timeout: float = 60) -> dict:
 
 
 def test_git_artifact_with_basic_auth_from_secrets(engine, tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    _git(work, "init", "-q", "-b", "main")
-    (work / "f").write_text("v1")
-    _git(work, "add", "f")
-    _git(work, "commit", "-qm", "one")
-    first = _git(work, "rev-parse", "HEAD")
-    (work / "f").write_text("v2")
-    _git(work, "commit", "-qam", "two")
-    root = tmp_path / "root"
-    root.mkdir()
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(root / "repo.git")], check=True)
-    GitHTTP.root = str(root)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), GitHTTP)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, repo_url, first = repo_over_http(tmp_path, "f", "v1", "v2")
     try:
         _secret(engine, "git-cred", username=USER, password=PASSWORD)
-        git = {"repo": f"http://127.0.0.1:{httpd.server_address[1]}/repo.git", "revision": first,
+        git = {"repo": repo_url, "revision": first,
                "usernameSecret": {"name": "git-cred", "key": "username"},
                "passwordSecret": {"name": "git-cred", "key": "password"}}
         template = {"name": "t", "inputs": {"artifacts": [{"name": "src", "path": "/src", "git": git}]},

@@ -100,23 +100,33 @@ def _secrets(root: Path, name: str, username: str, password: str) -> None:
     (folder / "password").write_text(password)
 
 
-def test_git_checkout_over_http_basic_auth_at_revision(tmp_path):
+def repo_over_http(tmp_path: Path, filename: str, first: str,
+                   second: str) -> tuple[ThreadingHTTPServer, str, str]:
+    """A repository with two commits of ``filename`` (``first``, then ``second``), served with basic auth.
+
+    Returns the HTTP server (shut it down), the clone URL and the first commit's sha.
+    """
     work = tmp_path / "work"
     work.mkdir()
     _git(work, "init", "-q", "-b", "main")
-    (work / "nb.ipynb").write_text(_versioned_notebook("v1"))
-    _git(work, "add", "nb.ipynb")
-    _git(work, "commit", "-qm", "v1")
-    first = _git(work, "rev-parse", "HEAD")
-    (work / "nb.ipynb").write_text(_versioned_notebook("v2"))
-    _git(work, "commit", "-qam", "v2")
+    (work / filename).write_text(first)
+    _git(work, "add", filename)
+    _git(work, "commit", "-qm", "one")
+    first_sha = _git(work, "rev-parse", "HEAD")
+    (work / filename).write_text(second)
+    _git(work, "commit", "-qam", "two")
     root = tmp_path / "git-root"
     root.mkdir()
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(root / "repo.git")], check=True)
     GitHTTP.root = str(root)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), GitHTTP)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    repo_url = f"http://127.0.0.1:{httpd.server_address[1]}/repo.git"
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/repo.git", first_sha
+
+
+def test_git_checkout_over_http_basic_auth_at_revision(tmp_path):
+    httpd, repo_url, first = repo_over_http(tmp_path, "nb.ipynb", _versioned_notebook("v1"),
+                                            _versioned_notebook("v2"))
     # the server really demands the credentials
     anonymous = subprocess.run(["git", "ls-remote", repo_url], capture_output=True, text=True,
                                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
