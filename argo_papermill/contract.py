@@ -53,6 +53,8 @@ S3_MOUNTED_MARKER: Final = "/workspace/s3-mounted"  # touched by s3-mount once t
 PAPERMILL_DONE_MARKER: Final = "/workspace/papermill-done"  # touched by papermill's step when it ends, always
 # (also by git-checkout when the clone fails: papermill then never runs)
 S3_FAILED_MARKER: Final = "/workspace/s3-failed"  # touched by s3-mount when s3fs fails, so papermill stops waiting
+PAPERMILL_STDERR_TAIL: Final = "/workspace/papermill-stderr.tail"  # last lines of papermill's stderr
+PAPERMILL_EXIT_CODE_FILE: Final = "/workspace/papermill-exit-code"  # papermill's exit code (piped stderr)
 
 # Output parameter and artifact names of the notebook template
 OUTPUT_ERROR: Final = "error"

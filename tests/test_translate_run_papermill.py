@@ -117,19 +117,70 @@ def test_papermill_step_failure_still_marks_done_and_keeps_notebook(tmp_path: Pa
     assert proc.returncode != 0
     assert (pod.workspace / "papermill-done").exists()
     assert (pod.workspace / "outputs" / "result.ipynb").exists()
-    error = pod.workspace / "outputs" / "error.json"
-    if engine:
-        record = json.loads(error.read_text())
-        assert record["ename"] == "ZeroDivisionError"
-    else:
-        assert not error.exists()
+    record = json.loads((pod.workspace / "outputs" / "error.json").read_text())
+    assert (record["ename"], record["evalue"]) == ("ZeroDivisionError", "division by zero")
+    # the engine knows the cell (0 parameters, 1 the code; nothing injected); plain papermill's stderr
+    # only names the failing cell's execution count ("In [2]")
+    assert (record["cell_index"], record["execution_count"]) == ((1, 2) if engine else (None, 2))
 
 
-def test_missing_notebook_fails_and_marks_done(tmp_path: Path) -> None:
-    pod = _pod(tmp_path, {}, {"notebook": "nope.ipynb"})
+def _error_record(pod: Pod) -> dict:
+    return json.loads((pod.workspace / "outputs" / "error.json").read_text())
+
+
+@pytest.mark.parametrize("engine", [True, False], ids=["progress-engine", "plain-papermill"])
+def test_missing_notebook_fails_with_a_record_and_marks_done(tmp_path: Path, engine: bool) -> None:
+    pod = _pod(tmp_path, {"progress_engine": engine}, {"notebook": "nope.ipynb"})
     proc = pod.run("papermill")
-    assert proc.returncode != 0
+    assert proc.returncode == 1
     assert (pod.workspace / "papermill-done").exists()
+    missing = pod.home / "nope.ipynb"
+    assert _error_record(pod) == {
+        "cell_index": None,
+        "execution_count": None,
+        "ename": "FileNotFoundError",
+        "evalue": f"No such file or directory: '{missing}'",
+    }
+    # the pod log still carries papermill's whole stderr (the traceback), unchanged
+    assert "Traceback (most recent call last):" in proc.stderr
+    assert f"FileNotFoundError: [Errno 2] No such file or directory: '{missing}'" in proc.stderr
+
+
+def test_fallback_record_escapes_quotes_and_backslashes(tmp_path: Path) -> None:
+    name = 'it\'s "odd" \\ \tname.ipynb'
+    pod = _pod(tmp_path, {}, {"notebook": "/home/jovyan/plain.ipynb"})
+    pod.params["notebook"] = f"/home/jovyan/{name}"  # an operator's submission: no input validation
+    assert pod.run("papermill").returncode == 1
+    record = _error_record(pod)  # valid JSON despite the quotes and backslashes
+    assert record["ename"] == "FileNotFoundError"
+    assert record["evalue"].startswith("No such file or directory: ") and "odd" in record["evalue"]
+
+
+@pytest.mark.parametrize("engine", [True, False], ids=["progress-engine", "plain-papermill"])
+def test_missing_kernel_fails_with_a_record(tmp_path: Path, engine: bool) -> None:
+    pod = _pod(tmp_path, {"progress_engine": engine}, {"notebook": "/home/jovyan/k.ipynb", "kernel": "python9"})
+    _notebook(pod.home / "k.ipynb", "print(1)")
+    proc = pod.run("papermill")
+    assert proc.returncode == 1
+    record = _error_record(pod)
+    assert (record["cell_index"], record["ename"], record["evalue"]) == (None, "NoSuchKernel", "No such kernel named python9")
+    assert "NoSuchKernel: No such kernel named python9" in proc.stderr
+
+
+def test_bad_parameters_fail_with_a_record(tmp_path: Path) -> None:
+    pod = _pod(tmp_path, {}, {"notebook": "/home/jovyan/p.ipynb", "parameters_json": {"x": 1}})
+    _notebook(pod.home / "p.ipynb", "print(x)")
+    pod.params["parameters"] = "bm90OiB5YW1sOiBbCg=="  # base64 of "not: yaml: [" (an operator's submission)
+    assert pod.run("papermill").returncode == 1
+    record = _error_record(pod)
+    assert record["cell_index"] is None and record["ename"].endswith("Error") and record["evalue"]
+
+
+def test_no_record_is_written_when_papermill_succeeds_or_never_runs(tmp_path: Path) -> None:
+    pod = _pod(tmp_path, {"s3": {"bucket_name": "b", "secret_name": "s"}}, {"notebook": "/home/jovyan/x.ipynb"})
+    (pod.workspace / "s3-failed").touch()
+    assert pod.run("papermill").returncode == 70
+    assert not (pod.workspace / "outputs" / "error.json").exists()
 
 
 def test_script_treats_dash_values_as_paths(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 Each script is a fixed string: every value (user input or configuration) reaches it only as a
 positional argument after it (``sh -c SCRIPT <name> ARG1 ARG2 ...``), so no value can change what
 the shell parses. They use only POSIX sh and ``papermill``, ``git``, ``s3fs``, ``umount`` /
-``fusermount``, ``mkdir``, ``cp``, ``test``, ``sleep`` (and /proc/mounts), so the embedded engine can run them on a
-host whose environment stands in for the image.
+``fusermount``, ``mkdir``, ``cp``, ``test``, ``sleep``, ``tee``, ``tail``, ``awk`` (and /proc/mounts,
+/dev/stderr), so the embedded engine can run them on a host whose environment stands in for the image.
 """
 
 from __future__ import annotations
@@ -14,12 +14,64 @@ from typing import Final
 from argo_papermill.contract import (
     JOB_HOME,
     GIT_CHECKOUT_DIR,
+    ERROR_RECORD_PATH,
     OUTPUTS_DIR,
     PAPERMILL_DONE_MARKER,
+    PAPERMILL_EXIT_CODE_FILE,
+    PAPERMILL_STDERR_TAIL,
     RESULT_NOTEBOOK_COPY,
     S3_FAILED_MARKER,
     S3_MOUNTED_MARKER,
 )
+
+# Fallback error record from the last lines of papermill's stderr (awk program; no single quotes).
+# It runs only when papermill failed without writing a record (the progress engine writes one for a
+# failing cell or kernel): the notebook is missing or unreadable, the parameters cannot be injected,
+# the kernel is missing with plain papermill, ... The exception is the first unindented line after
+# the last "Traceback" header ("module.Name: message"); without a traceback, the last non-empty line
+# (e.g. click's "Error: No such option"). A failing cell under plain papermill ends in
+# PapermillExecutionError, whose message holds 'Exception encountered at "In [N]":' and ends with
+# the cell's "Name: message". Output: the error record JSON with "cell_index": null.
+STDERR_ERROR_AWK: Final = r"""
+function esc(s,   out, i, c) {
+  out = ""
+  for (i = 1; i <= length(s); i++) {
+    c = substr(s, i, 1)
+    if (c == "\\" || c == "\"") out = out "\\" c
+    else if (index(ctl, c)) out = out " "
+    else out = out c
+  }
+  return out
+}
+BEGIN { for (i = 1; i < 32; i++) ctl = ctl sprintf("%c", i) }
+{ sub(/.*\r/, ""); gsub(/\033\[[0-9;]*[A-Za-z]/, ""); line[NR] = $0 }
+END {
+  tb = 0
+  for (i = 1; i <= NR; i++) if (line[i] ~ /^Traceback \(most recent call last\):/) tb = i
+  pick = ""
+  if (tb) for (i = tb + 1; i <= NR; i++) if (line[i] ~ /^[^ \t]/) { pick = line[i]; break }
+  if (pick == "") for (i = NR; i >= 1; i--) if (line[i] ~ /[^ \t]/) { pick = line[i]; break }
+  if (pick == "") exit
+  ename = "Error"; evalue = pick
+  if (tb && pick ~ /^[A-Za-z_][A-Za-z0-9_.]*(:|$)/) {
+    n = index(pick, ":")
+    if (n) { ename = substr(pick, 1, n - 1); evalue = substr(pick, n + 1) } else { ename = pick; evalue = "" }
+    sub(/.*\./, "", ename)
+  } else sub(/^Error: /, "", evalue)
+  count = "null"
+  if (ename == "PapermillExecutionError") {
+    for (i = tb + 1; i <= NR; i++) {
+      if (line[i] ~ /^Exception encountered at "In \[[0-9]+\]":/) { count = line[i]; gsub(/[^0-9]/, "", count) }
+      if (line[i] ~ /^[A-Za-z_][A-Za-z0-9_.]*: /) { n = index(line[i], ":"); ename = substr(line[i], 1, n - 1); evalue = substr(line[i], n + 1) }
+    }
+    sub(/.*\./, "", ename)
+  }
+  sub(/^[ \t]+/, "", evalue)
+  sub(/^\[Errno [0-9]+\] /, "", evalue)
+  printf "{\"cell_index\": null, \"execution_count\": %s, \"ename\": \"%s\", \"evalue\": \"%s\"}\n", count, esc(substr(ename, 1, 200)), esc(substr(evalue, 1, 1000))
+}
+"""
+assert "'" not in STDERR_ERROR_AWK.replace("\n", "")  # it is single-quoted in the sh script
 
 # papermill step. Positional arguments (all always present, "" = not set):
 #   $1 notebook (relative: under $HOME)  $2 output notebook ("" = <results>/<notebook stem>_result.ipynb)
@@ -29,6 +81,10 @@ from argo_papermill.contract import (
 #   $10 result data directory ("" = none)  $11 output directory (root of default result folders)
 # Papermill's options come first and the two paths after "--", so even a value starting with "-"
 # stays a path. The done marker is written on every exit (trap), so s3-mount always ends.
+# papermill's stderr goes through ``tee -a /dev/stderr`` (so the pod log still streams it live, byte
+# for byte) into ``tail``, which keeps its last 200 lines on the workspace; its stdout goes straight
+# to the pod log (fd 3). A POSIX pipeline's status is its last command's, so papermill's exit code
+# travels through a file. After a failure without an error record, STDERR_ERROR_AWK writes one.
 PAPERMILL_SCRIPT: Final = f"""set -u
 trap ': > {PAPERMILL_DONE_MARKER}' EXIT
 trap 'exit 143' TERM
@@ -58,8 +114,16 @@ if [ -n "$kernel" ]; then set -- "$@" -k "$kernel"; fi
 if [ -n "$params" ]; then set -- "$@" -b "$params"; fi
 if [ "$log_output" = true ]; then set -- "$@" --log-output; fi
 if [ -n "$engine" ]; then set -- "$@" --engine "$engine"; fi
-papermill "$@" -- "$nb" "$out"
-rc=$?
+rm -f -- {PAPERMILL_EXIT_CODE_FILE} {PAPERMILL_STDERR_TAIL}
+exec 3>&1
+{{ papermill "$@" -- "$nb" "$out" 2>&1 1>&3 3>&-; echo $? > {PAPERMILL_EXIT_CODE_FILE}; }} | tee -a /dev/stderr 3>&- | tail -n 200 > {PAPERMILL_STDERR_TAIL} 3>&-
+exec 3>&-
+rc=1
+if test -s {PAPERMILL_EXIT_CODE_FILE}; then read -r rc < {PAPERMILL_EXIT_CODE_FILE}; fi
+err=${{ARGO_PAPERMILL_ERROR_FILE:-{ERROR_RECORD_PATH}}}
+if [ "$rc" != 0 ] && ! test -s "$err" && test -f {PAPERMILL_STDERR_TAIL}; then
+  mkdir -p -- "${{err%/*}}" && awk '{STDERR_ERROR_AWK}' {PAPERMILL_STDERR_TAIL} > "$err" || :
+fi
 if test -f "$out"; then cp -- "$out" {RESULT_NOTEBOOK_COPY} || :; fi
 exit $rc
 """
