@@ -34,3 +34,25 @@ def test_generated_config_loads_in_manager_backend_and_processor(tmp_path):
 def test_curl_example_is_a_valid_request():
     text = curl_example("http://127.0.0.1:5000", "examples/notebooks/hello.ipynb")
     assert "Prefer: respond-async" in text and '"notebook": "examples/notebooks/hello.ipynb"' in text
+
+
+def test_serve_logging_shows_our_warnings_but_not_pygeoapis():
+    """gunicorn merges LOGGING into its defaults; pygeoapi's basicConfig then changes nothing."""
+    import json
+    import subprocess
+    import sys
+
+    from argo_papermill.commands.serve import LOGGING
+
+    code = (
+        "import json, logging, logging.config, sys\n"
+        "from gunicorn.glogging import CONFIG_DEFAULTS\n"
+        "config = {**CONFIG_DEFAULTS, **json.loads(sys.argv[1])}\n"
+        "logging.config.dictConfig(config)\n"
+        "logging.basicConfig(level=logging.ERROR)  # what pygeoapi's setup_logger does with the config's level\n"
+        "print(json.dumps([logging.getLogger(name).isEnabledFor(level) for name, level in [\n"
+        "    ('argo_papermill.manager', logging.WARNING), ('pygeoapi.l10n', logging.WARNING),\n"
+        "    ('pygeoapi.api', logging.ERROR), ('gunicorn.error', logging.INFO), ('gunicorn.access', logging.INFO)]]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(LOGGING)], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [True, False, True, True, False]

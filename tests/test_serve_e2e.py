@@ -203,7 +203,8 @@ def test_printed_curl_runs_hello_and_the_log_stays_quiet(server):
     assert server.wait(job_id)["status"] == "successful"
     assert b"Hello, argo-papermill!" in server.results(job_id)[2]
     log = (server.home / f"server-{server.port}.log").read_text()
-    assert "unknown locale" not in log and " WARNING " not in log, log[-3000:]
+    assert "unknown locale" not in log and " WARNING " not in log and "[WARNING]" not in log, log[-3000:]
+    assert "GET /processes" not in log  # no access log line per request
 
 
 def test_parameters_reach_the_notebook(server):

@@ -53,7 +53,8 @@ def build_config(host: str, port: int | str, data_dir: str, home: str) -> dict:
         },
         # ERROR, not WARNING: pygeoapi's l10n.translate tries every key of every flat dict in the process
         # description (JSON schemas, links) as a locale and warns "unknown locale 'type'" dozens of times
-        # per GET /processes; pygeoapi's config has one level for all loggers. Errors (ours too) still show.
+        # per GET /processes, and pygeoapi's config has one level for all loggers. Errors (ours too) show.
+        # ``serve`` itself gives gunicorn LOGGING, which also shows warnings except pygeoapi's.
         "logging": {"level": "ERROR"},
         "metadata": {
             "identification": {
@@ -81,6 +82,23 @@ def build_config(host: str, port: int | str, data_dir: str, home: str) -> dict:
             },
         },
     }
+
+
+# gunicorn's logging (merged into gunicorn.glogging.CONFIG_DEFAULTS) for a generated configuration. It
+# configures the root logger before pygeoapi does, so pygeoapi's ``logging.level`` (one level for every
+# logger, set through basicConfig) does not apply: warnings show, ours included, except pygeoapi's, whose
+# l10n warns "unknown locale 'type'" for every key of every flat dict of a process description (JSON
+# schemas, links) on each GET /processes. gunicorn writes one access line per request when given a logging
+# configuration; the access logger stays quiet, as without one.
+LOGGING = {
+    "root": {"level": "WARNING", "handlers": ["console"]},
+    "loggers": {
+        "pygeoapi": {"level": "ERROR"},
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False,
+                           "qualname": "gunicorn.error"},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False, "qualname": "gunicorn.access"},
+    },
+}
 
 
 def curl_example(url: str, notebook: str) -> str:
@@ -138,10 +156,14 @@ def serve(config_file: Path | None, host: str, port: int, data_dir: Path, thread
     """Serve pygeoapi with argo-papermill (local backend unless --config says otherwise)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    logging_args: list[str] = []
     if config_file is None:
         home = Path.cwd().resolve()
         config_file = data_dir / "pygeoapi-config.yml"
         config_file.write_text(yaml.safe_dump(build_config(host, port, str(data_dir), str(home)), sort_keys=False))
+        log_file = data_dir / "logging.json"
+        log_file.write_text(json.dumps(LOGGING, indent=1))
+        logging_args = ["--log-config-json", str(log_file)]
     config_file = config_file.resolve()
     openapi_file = data_dir / "pygeoapi-openapi.yml"
     _openapi(config_file, openapi_file)
@@ -153,7 +175,7 @@ def serve(config_file: Path | None, host: str, port: int, data_dir: Path, thread
     gunicorn = Path(sys.executable).parent / "gunicorn"
     argv = [str(gunicorn) if gunicorn.exists() else "gunicorn", "--workers", "1", "--worker-class", "gthread",
             "--threads", str(threads), "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "5",
-            *_no_control_socket(), "argo_papermill.app:APP"]
+            *logging_args, *_no_control_socket(), "argo_papermill.app:APP"]
     os.execvpe(argv[0], argv, env)
 
 
