@@ -65,6 +65,7 @@ _DEADLINE_RE = re.compile(
     re.IGNORECASE,
 )
 _STOPPED_RE = re.compile(r"Stopped with strategy|workflow shutdown with strategy", re.IGNORECASE)
+_DANGLING_RE = re.compile(r"\s*:\s*$")  # Argo's "<reason> (exit code N): " with an empty message
 _UNINFORMATIVE_RE = re.compile(r"^(child '.*' failed|No more retries left)$")
 # Order in which the steps of one job run; a failure of an earlier step explains the later ones.
 _STEP_ORDER: Final = {contract.CONTAINER_GIT: 0, contract.CONTAINER_S3: 1, contract.CONTAINER_PAPERMILL: 2}
@@ -289,7 +290,8 @@ def _progress(view: _View, status: str) -> int:
 def error_record(workflow: Any) -> dict | None:
     """The papermill error record ``{"cell_index", "execution_count", "ename", "evalue"}``, if any.
 
-    The progress engine writes it on a cell error and the notebook template exports it as output
+    The progress engine writes it on a cell or kernel error, the papermill step's script from
+    papermill's stderr on any other failure (``cell_index`` null); the notebook template exports it as output
     parameter ``error``; it is read from whichever node carries that output (the Pod node of the
     containerSet, or the papermill Pod in a steps shape).
     """
@@ -340,12 +342,25 @@ def _clean(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _node_text(node: dict) -> str:
+    """A node's message, cleaned; without the dangling ``:`` of Argo's ``<reason> (exit code N): <msg>``
+    when ``<msg>`` is empty (e.g. ``papermill: Error (exit code 1): ``)."""
+    return _DANGLING_RE.sub("", _clean(as_str(node.get("message"))))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _papermill_message(record: dict) -> str:
-    cell = record.get("cell_index")
-    where = f"cell {cell}" if isinstance(cell, int) and not isinstance(cell, bool) else "a cell"
+    """``papermill failed at cell 3: E: v``; ``at In [2]`` when only the execution count is known (plain
+    papermill's stderr); ``papermill failed: E: v`` for a failure outside any cell (missing notebook or
+    kernel, parameters that cannot be injected)."""
+    cell, count = record.get("cell_index"), record.get("execution_count")
+    where = f" at cell {cell}" if _is_int(cell) else f" at In [{count}]" if _is_int(count) else ""
     ename = _clean(as_str(record.get("ename")), 200)
     evalue = _clean(as_str(record.get("evalue")), 500)
-    return f"papermill failed at {where}: {ename}: {evalue}" if evalue else f"papermill failed at {where}: {ename}"
+    return f"papermill failed{where}: {ename}: {evalue}" if evalue else f"papermill failed{where}: {ename}"
 
 
 def _failure_message(view: _View) -> str:
@@ -363,11 +378,14 @@ def _failure_message(view: _View) -> str:
         return _papermill_message(record)
     failing = _failing_node(view)
     if failing is not None:
-        text = _clean(as_str(failing.get("message")))
+        text = _node_text(failing)
         name = _step_name(view, failing)
-        return f"Step {name} failed: {text}" if text else f"Step {name} failed"
-    message = as_str(view.status.get("message"))
-    return _clean(message) if message else "Job failed"
+        message = f"Step {name} failed: {text}" if text else f"Step {name} failed"
+        if _is_papermill(failing):  # no error record: papermill's own output is the only explanation
+            message += f"; see its log: GET /jobs/{_identifier(view)}/logs"
+        return message
+    message = _DANGLING_RE.sub("", _clean(as_str(view.status.get("message"))))
+    return message or "Job failed"
 
 
 def _failing_node(view: _View) -> dict | None:
@@ -426,7 +444,7 @@ def _running_message(view: _View) -> str:
         return f"Running: {', '.join(shown[:3])}{more}"
     failing = _failing_node(view)
     if failing is not None:  # continueOn, or a retry about to start: the job goes on for now
-        text = _clean(as_str(failing.get("message")))
+        text = _node_text(failing)
         return f"Running; step {_step_name(view, failing)} failed" + (f": {text}" if text else "")
     message = as_str(view.status.get("message"))
     if message:

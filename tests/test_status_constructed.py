@@ -309,7 +309,9 @@ def test_unreadable_error_record_falls_back_to_the_failing_step():
         error='{"cell_index": 3, "ena', finished=True,
     )  # fmt: skip
     assert error_record(workflow) is None
-    assert job_from_workflow(workflow)["message"] == "Step papermill failed: Error (exit code 1)"
+    assert job_from_workflow(workflow)["message"] == (
+        f"Step papermill failed: Error (exit code 1); see its log: GET /jobs/{JOB_ID}/logs"
+    )
 
 
 def test_empty_error_output_of_a_successful_run_is_ignored():
