@@ -128,6 +128,17 @@ def test_status_mapping_reads_the_record_the_engine_wrote(tmp_path, files):
     )
 
 
+def test_kernel_that_does_not_exist_is_recorded_outside_any_cell(tmp_path, files):
+    # papermill reaches the engine with the notebook loaded; the kernel starts inside it
+    notebook = _notebook(tmp_path / "k.ipynb", ["a = 1", "b = 2"])
+    result = _run(tmp_path, notebook, _env(files), "-k", "python9")
+    assert result.returncode != 0
+    record = json.loads(files["error"].read_text())
+    assert record == {"cell_index": None, "execution_count": None, "ename": "NoSuchKernel",
+                      "evalue": "No such kernel named python9"}  # fmt: skip
+    assert not files["progress"].exists()  # no cell ran
+
+
 def test_cell_timeout_is_recorded(tmp_path, files):
     notebook = _notebook(tmp_path / "slow.ipynb", ["a = 1", "import time\ntime.sleep(30)", "b = 2"])
     result = _run(tmp_path, notebook, _env(files), "--execution-timeout", "2")

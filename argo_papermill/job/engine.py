@@ -1,9 +1,12 @@
 """``papermill --engine argo_progress``: papermill's nbclient engine plus per-cell reports to Argo.
 
 After every cell it writes ``<cells done>/<total cells>`` as the last line of
-``$ARGO_PROGRESS_FILE`` (Argo's self-reported progress), and on a failing cell it writes
-``{"cell_index", "execution_count", "ename", "evalue"}`` to ``$ARGO_PAPERMILL_ERROR_FILE``,
-which the notebook template exports as its ``error`` output parameter. Either variable unset
+``$ARGO_PROGRESS_FILE`` (Argo's self-reported progress), and on a failing cell, or a kernel that
+cannot start (papermill starts it inside the engine: ``NoSuchKernel``, ``"cell_index": null``), it
+writes ``{"cell_index", "execution_count", "ename", "evalue"}`` to ``$ARGO_PAPERMILL_ERROR_FILE``,
+which the notebook template exports as its ``error`` output parameter. Failures before papermill
+reaches the engine (notebook missing or unreadable, parameters) are recorded by the papermill
+step's script from papermill's stderr (``argo_papermill.translate.scripts``). Either variable unset
 means that report is skipped; with both unset the engine is exactly papermill's default.
 """
 
@@ -28,7 +31,7 @@ class ArgoProgressEngine(NBClientEngine):
         _attach(nb_man, reporter)
         try:
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
-        except Exception as exc:  # a dead kernel or a cell timeout never reaches cell_exception
+        except Exception as exc:  # a kernel that cannot start or dies, a cell timeout: no cell_exception
             index = reporter.current_index
             cell = nb_man.nb.cells[index] if index is not None and 0 <= index < len(nb_man.nb.cells) else {}
             reporter.write_error(index, cell.get("execution_count"), type(exc).__name__, _short(exc))
