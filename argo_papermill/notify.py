@@ -42,6 +42,7 @@ from argo_papermill.contract import (
     NOTIFY_PENDING,
 )
 from argo_papermill.manager_config import CallbackSettings
+from argo_papermill.masking import redact_url
 
 if TYPE_CHECKING:
     from argo_papermill.backends.base import WorkflowBackend
@@ -107,6 +108,10 @@ def _now() -> str:
 
 class _Refused(Exception):
     pass
+
+
+_CLAIMED, _LOST, _LOCAL = object(), object(), object()  # outcomes of Notifier._claim
+MAX_OUTPUTS_BYTES = 65536  # a successful callback carries a JSON result up to this size
 
 
 class Notifier:
@@ -221,62 +226,77 @@ class Notifier:
         annotations = wf["metadata"].get("annotations") or {}
         if annotations.get(ANNOTATION_NOTIFIED_PREFIX + state):
             return True
-        claim = annotations.get(ANNOTATION_NOTIFYING_PREFIX + state)
-        if claim:
-            owner, _, since = claim.rpartition(" ")
-            try:
-                fresh = time.time() - float(since) < self._lease()
-            except ValueError:
-                fresh = False
-            if fresh and owner != self.owner:
-                return False  # another process is sending it
-        local = False
-        try:
-            backend.patch(name, {"metadata": {
-                "resourceVersion": wf["metadata"].get("resourceVersion"),
-                "annotations": {ANNOTATION_NOTIFYING_PREFIX + state: f"{self.owner} {time.time():.3f}"}}})
-        except Conflict:
-            return False  # changed under us (maybe claimed elsewhere): look again next round
-        except Rejected:
-            local = True  # the backend cannot store annotations (Argo Server without a Kubernetes connection)
-        except NotFound:
+        if self._claimed_elsewhere(annotations.get(ANNOTATION_NOTIFYING_PREFIX + state)):
+            return False
+        claim = self._claim(backend, wf, state)
+        if claim is _LOST:
             return False
         job = self._job_fn(wf)
         uri = parse_subscriber(wf).get(URI_KEYS[state])
         if not uri:
             return True
-        body = payload(job, state)
-        if state == "successful" and self._result_fn is not None:
-            try:
-                mimetype, outputs = self._result_fn(job["identifier"])
-                if mimetype == "application/json" and len(json.dumps(outputs)) <= 65536:
-                    body["outputs"] = outputs
-            except Exception:  # noqa: BLE001 - the callback names the job; results stay at /results
-                pass
         try:
-            ok = self._send(uri, body, job.get("process_id") or "")
+            ok = self._send(uri, self._body(job, state), job.get("process_id") or "")
         except _Refused:
             self._local_done.add((name, state))  # permanent: never retried by this process
             ok = False
         if ok:
-            record = {ANNOTATION_NOTIFIED_PREFIX + state: _now(), ANNOTATION_NOTIFYING_PREFIX + state: None}
-            if local:
-                self._local_done.add((name, state))
-            else:
-                try:
-                    backend.patch(name, {"metadata": {"annotations": record}})
-                except BackendError as exc:
-                    LOGGER.warning("callbacks: delivered %s of %s but could not record it: %s", state, name,
-                                   exc.reason)
-                    self._local_done.add((name, state))
+            self._record(backend, name, state, local=claim is _LOCAL)
             return True
         self._retry_at[(name, state)] = time.monotonic() + self.settings.backoff_max
-        if not local:
+        if claim is _CLAIMED:
             try:
                 backend.patch(name, {"metadata": {"annotations": {ANNOTATION_NOTIFYING_PREFIX + state: None}}})
             except BackendError:
                 pass
         return False
+
+    def _claimed_elsewhere(self, claim: str | None) -> bool:
+        """Whether another process holds a claim younger than its lease."""
+        if not claim:
+            return False
+        owner, _, since = claim.rpartition(" ")
+        try:
+            fresh = time.time() - float(since) < self._lease()
+        except ValueError:
+            return False
+        return fresh and owner != self.owner
+
+    def _claim(self, backend: "WorkflowBackend", wf: dict, state: str) -> object:
+        """Annotate the claim with the read ``resourceVersion`` as precondition: _CLAIMED, _LOST (changed
+        meanwhile, maybe claimed elsewhere) or _LOCAL (the backend cannot store annotations)."""
+        try:
+            backend.patch(wf["metadata"]["name"], {"metadata": {
+                "resourceVersion": wf["metadata"].get("resourceVersion"),
+                "annotations": {ANNOTATION_NOTIFYING_PREFIX + state: f"{self.owner} {time.time():.3f}"}}})
+        except (Conflict, NotFound):
+            return _LOST
+        except Rejected:
+            return _LOCAL  # an Argo Server without a Kubernetes connection: records in this process only
+        return _CLAIMED
+
+    def _body(self, job: dict, state: str) -> dict:
+        """The payload; ``successful`` carries the JSON result up to 64 KB."""
+        body = payload(job, state)
+        if state == "successful" and self._result_fn is not None:
+            try:
+                mimetype, outputs = self._result_fn(job["identifier"])
+                if mimetype == "application/json" and len(json.dumps(outputs)) <= MAX_OUTPUTS_BYTES:
+                    body["outputs"] = outputs
+            except Exception:  # noqa: BLE001 - the callback names the job; results stay at /results
+                pass
+        return body
+
+    def _record(self, backend: "WorkflowBackend", name: str, state: str, *, local: bool) -> None:
+        """Record a delivery on the Workflow (and drop the claim); in this process where that cannot be."""
+        if not local:
+            record = {ANNOTATION_NOTIFIED_PREFIX + state: _now(), ANNOTATION_NOTIFYING_PREFIX + state: None}
+            try:
+                backend.patch(name, {"metadata": {"annotations": record}})
+                return
+            except BackendError as exc:
+                LOGGER.warning("callbacks: delivered %s of %s but could not record it: %s", state, name, exc.reason)
+        self._local_done.add((name, state))
 
     def _send(self, uri: str, body: dict, process_id: str) -> bool:
         from pygeoapi.util import is_request_allowed
@@ -287,14 +307,15 @@ class Notifier:
                 return False
             try:
                 if not is_request_allowed(uri, self._allow_internal(process_id)):
-                    LOGGER.error("callbacks: URL not allowed (private address): %s", uri)
+                    LOGGER.error("callbacks: URL not allowed (private address): %s", redact_url(uri))
                     raise _Refused()
                 resp = requests.post(uri, json=body, timeout=s.timeout, allow_redirects=False)
                 if 200 <= resp.status_code < 300:
                     return True
-                LOGGER.info("callbacks: %s answered %s (attempt %d)", uri, resp.status_code, attempt + 1)
+                LOGGER.info("callbacks: %s answered %s (attempt %d)", redact_url(uri), resp.status_code, attempt + 1)
             except (requests.RequestException, OSError) as exc:
-                LOGGER.info("callbacks: %s failed: %s (attempt %d)", uri, type(exc).__name__, attempt + 1)
+                LOGGER.info("callbacks: %s failed: %s (attempt %d)", redact_url(uri), type(exc).__name__,
+                            attempt + 1)
             if attempt < s.retries:
                 self._stop.wait(min(s.backoff * 2 ** attempt, s.backoff_max))
         return False

@@ -164,3 +164,53 @@ def test_argo_server_records_through_the_kubernetes_api_for_several_processes(ho
         ctrl.stop()
         ahttpd.shutdown()
         khttpd.shutdown()
+
+
+def callback_manager(kube, home, **callbacks) -> ArgoManager:
+    settings = {"timeout": 2, "retries": 3, "backoff": 0.1, "backoff_max": 0.5, "poll_interval": 0.1, **callbacks}
+    return ArgoManager(manager_def("kubernetes", kube.url, home, processes=PROCESSES, callbacks=settings))
+
+
+def test_a_receiver_that_fails_or_hangs_is_retried_with_backoff_and_per_attempt_timeouts(kube, home, caplog):
+    """503 twice, then success: waits of at least backoff, then twice that. A receiver that never answers:
+    the attempt ends at the timeout and the next one delivers. Each state once; the URL's token is not logged."""
+    caplog.set_level("INFO", logger="argo_papermill.notify")
+    ctrl = FakeController(kube, NAMESPACE, home).start()
+    failing, hanging = Receiver(fail_first=2), Receiver(hang_first=1, hang_seconds=3)
+    mgr = callback_manager(kube, home, timeout=0.5, backoff=0.3, backoff_max=2)
+    try:
+        ok = submit(mgr, "json", Subscriber(success_uri=f"{failing.url}/s?token=hook-s3cret", in_progress_uri=None,
+                                            failed_uri=None))
+        wait_for(lambda: len(failing.calls) == 1)
+        first, second, third = failing.attempts
+        assert second - first >= 0.3 and third - second >= 0.6
+        assert "answered 503" in caplog.text and "hook-s3cret" not in caplog.text
+        hung = submit(mgr, "json", Subscriber(success_uri=f"{hanging.url}/s", in_progress_uri=None, failed_uri=None))
+        wait_for(lambda: len(hanging.calls) == 1)
+        assert len(hanging.attempts) == 2 and hanging.attempts[1] - hanging.attempts[0] >= 0.5 + 0.3
+        time.sleep(0.5)
+        assert [b["jobID"] for _, b in failing.calls] == [ok] and [b["jobID"] for _, b in hanging.calls] == [hung]
+    finally:
+        mgr.notifier.stop()
+        ctrl.stop()
+        failing.close()
+        hanging.close()
+
+
+def test_a_private_address_is_refused_again_at_send_time(kube, home, recv):
+    """Accepted at submission (the process allowed internal requests then); the process no longer does when
+    the callback is due: nothing is sent and nothing is recorded as delivered."""
+    ctrl = FakeController(kube, NAMESPACE, home)
+    mgr = callback_manager(kube, home)
+    try:
+        job_id = submit(mgr, "json", subscriber(recv))
+        mgr.processes["scenario"]["allow_internal_requests"] = False
+        ctrl.start()
+        wait_for(lambda: mgr.get_job(job_id)["status"] == "successful")
+        time.sleep(1.0)  # several notifier rounds
+        assert recv.calls == []
+        [wf] = kube.workflows(NAMESPACE)
+        assert not [k for k in wf["metadata"]["annotations"] if k.startswith("pygeoapi.io/notified-")]
+    finally:
+        mgr.notifier.stop()
+        ctrl.stop()
