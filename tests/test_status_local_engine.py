@@ -41,10 +41,12 @@ def _notebook(path: Path, sources: list[str]) -> None:
     nbformat.write(nb, path)
 
 
-def _run(engine, job_id: str, notebook: str, timeout: float = 120) -> list[dict]:
+def _run(
+    engine, job_id: str, notebook: str, timeout: float = 120, kernel: str = "python3", config: dict | None = None
+) -> list[dict]:
     """Submit the translated Workflow and map every status snapshot until it finishes."""
-    manifest = NotebookProcessor({"home_volume_claim_name": "user-home"}).workflow_manifest(
-        job_id, {"notebook": notebook, "kernel": "python3"}
+    manifest = NotebookProcessor({"home_volume_claim_name": "user-home", **(config or {})}).workflow_manifest(
+        job_id, {"notebook": notebook, "kernel": kernel}
     )
     name = manifest["metadata"]["name"]
     assert engine.store.insert(name, manifest["metadata"], manifest["spec"])
@@ -86,3 +88,19 @@ def test_failing_cell_reaches_the_job_message(engine, tmp_path):
     # at most 3 of 5 cells were reported before the failure; a failed job keeps what it reached
     assert last["progress"] <= 60 and last["progress"] == max(j["progress"] for j in jobs)
     assert last["finished"] is not None
+
+
+@pytest.mark.parametrize("progress_engine", [True, False], ids=["progress-engine", "plain-papermill"])
+def test_missing_notebook_is_named_in_the_job_message(engine, progress_engine):
+    jobs = _run(engine, "status-nonb", "nonexist.ipynb", config={"progress_engine": progress_engine})
+    assert jobs[-1]["status"] == "failed"
+    assert jobs[-1]["message"] == (
+        "papermill failed: FileNotFoundError: No such file or directory: '/home/jovyan/nonexist.ipynb'"
+    )
+
+
+def test_missing_kernel_is_named_in_the_job_message(engine, tmp_path):
+    _notebook(tmp_path / "home" / "k.ipynb", ["a = 1"])
+    jobs = _run(engine, "status-nokernel", "k.ipynb", kernel="python9")
+    assert jobs[-1]["status"] == "failed"
+    assert jobs[-1]["message"] == "papermill failed: NoSuchKernel: No such kernel named python9"
