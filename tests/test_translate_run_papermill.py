@@ -329,3 +329,14 @@ def test_git_checkout_uses_secret_credentials_over_http(tmp_path: Path) -> None:
         assert any(h.startswith("Basic ") for h in seen)
     finally:
         server.shutdown()
+
+
+def test_no_record_when_papermill_is_killed_by_a_signal(tmp_path: Path) -> None:
+    # the tail then holds only the notebook's output (here a traceback the cell printed itself)
+    pod = _pod(tmp_path, {"progress_engine": False}, {"notebook": "/home/jovyan/kill.ipynb"})
+    _notebook(pod.home / "kill.ipynb", "import os, signal, sys, traceback\n"
+              "try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()\n"
+              "os.kill(os.getppid(), signal.SIGKILL)")  # fmt: skip
+    proc = pod.run("papermill")
+    assert proc.returncode == 137
+    assert not (pod.workspace / "outputs" / "error.json").exists()

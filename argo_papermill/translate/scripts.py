@@ -84,7 +84,9 @@ assert "'" not in STDERR_ERROR_AWK.replace("\n", "")  # it is single-quoted in t
 # papermill's stderr goes through ``tee -a /dev/stderr`` (so the pod log still streams it live, byte
 # for byte) into ``tail``, which keeps its last 200 lines on the workspace; its stdout goes straight
 # to the pod log (fd 3). A POSIX pipeline's status is its last command's, so papermill's exit code
-# travels through a file. After a failure without an error record, STDERR_ERROR_AWK writes one.
+# travels through a file. After a failure without an error record, STDERR_ERROR_AWK writes one; not
+# after a signal (exit code >= 128, e.g. OOMKilled: papermill printed no traceback of its own, and the
+# tail holds only the notebook's log output).
 PAPERMILL_SCRIPT: Final = f"""set -u
 trap ': > {PAPERMILL_DONE_MARKER}' EXIT
 trap 'exit 143' TERM
@@ -121,7 +123,7 @@ exec 3>&-
 rc=1
 if test -s {PAPERMILL_EXIT_CODE_FILE}; then read -r rc < {PAPERMILL_EXIT_CODE_FILE}; fi
 err=${{ARGO_PAPERMILL_ERROR_FILE:-{ERROR_RECORD_PATH}}}
-if [ "$rc" != 0 ] && ! test -s "$err" && test -f {PAPERMILL_STDERR_TAIL}; then
+if [ "$rc" -gt 0 ] && [ "$rc" -lt 128 ] && ! test -s "$err" && test -f {PAPERMILL_STDERR_TAIL}; then
   mkdir -p -- "${{err%/*}}" && awk '{STDERR_ERROR_AWK}' {PAPERMILL_STDERR_TAIL} > "$err" || :
 fi
 if test -f "$out"; then cp -- "$out" {RESULT_NOTEBOOK_COPY} || :; fi
