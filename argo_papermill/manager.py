@@ -33,6 +33,7 @@ from argo_papermill.backends.base import (
     Rejected,
     Unavailable,
     Unsupported,
+    full_items,
 )
 from argo_papermill.errors import (  # SyncTimeoutError, ResultForbiddenError: also imported from here
     BackendForbiddenError,
@@ -354,17 +355,17 @@ class ArgoManager(BaseManager):
             if name in ("accepted", "running"):
                 return self._active_jobs(selector, name, limit, offset)
             page = self.backend.list(selector, limit=limit or None, offset=offset, phases=phases)
+            workflows = full_items(self.backend, page.items)
         except BackendError as exc:
             raise client_error(exc) from None
-        jobs = [self._job(wf) for wf in page.items]
-        return {"jobs": jobs, "numberMatched": page.total}
+        return {"jobs": [self._job(wf) for wf in workflows], "numberMatched": page.total}
 
     def _active_jobs(self, selector: str, status: str, limit: int | None, offset: int) -> dict:
         """Accepted vs running needs the nodes (Argo says Running while the pod waits), so these two
         filters read the not-yet-finished Workflows in full: as many as run or queue, not the history."""
         active = []
         for phases in (frozenset({"", "Pending"}), frozenset({"Running"})):
-            active += self.backend.list(selector, phases=phases).items
+            active += full_items(self.backend, self.backend.list(selector, phases=phases).items)
         jobs = [job for job in (self._job(wf) for wf in active) if job["status"] == status]
         jobs.sort(key=lambda j: (j.get("created") or "", j.get("identifier") or ""), reverse=True)
         return {"jobs": jobs[offset: offset + limit if limit else None], "numberMatched": len(jobs)}

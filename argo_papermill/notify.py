@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import requests
 
-from argo_papermill.backends.base import BackendError, Conflict, NotFound, Rejected
+from argo_papermill.backends.base import BackendError, Conflict, NotFound, Rejected, full_items
 from argo_papermill.contract import (
     ANNOTATION_NOTIFIED_PREFIX,
     ANNOTATION_NOTIFYING_PREFIX,
@@ -165,7 +165,7 @@ class Notifier:
     def run_once(self) -> None:
         backend = self._backend_fn()
         page = backend.list(f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_NOTIFY}={NOTIFY_PENDING}")
-        for wf in page.items:
+        for wf in full_items(backend, page.items):
             self.consider(wf)
 
     def consider(self, wf: dict) -> None:

@@ -297,3 +297,28 @@ def test_a_name_taken_by_another_job_is_refused(stack):
     assert e.value.http_status_code == 400 and "belongs to another job" in e.value.message
     [wf] = fake.workflows(NAMESPACE)
     assert wf["metadata"]["labels"]["pygeoapi.io/job-id"] == "someone-else"
+
+
+def test_local_backend_list_entries_are_the_jobs_get_job_shows(tmp_path, home):
+    """The local store lists Workflows without nodes; the manager reads the page's items as get does, so a
+    failed job's list entry shows the papermill error and its progress, not Argo's pod message and 0%."""
+    from fakes.controller import FakeController, nodes_for
+    from fakes.processor import build_manifest
+
+    mgr = ArgoManager({**manager_def("kubernetes", "http://unused", home), "backend": "local",
+                       "local": {"data_dir": str(tmp_path / "data"), "start_engine": False}})
+    store = mgr.backend.store  # no engine: the statuses below are written as the engine writes them
+    for job_id in ("failed-job", "running-job"):
+        wf = mgr.backend.create(build_manifest(job_id, "json", 1))
+        FakeController._accepted(wf)
+        if job_id == "failed-job":
+            FakeController._failed(wf)
+        else:
+            wf["status"]["nodes"] = nodes_for(wf, "Running", "Running", "Pending", started=wf["status"]["startedAt"])
+        status = dict(wf["status"])
+        store.write_status(wf["metadata"]["name"], status, status.pop("nodes"))
+    one = {job_id: mgr.get_job(job_id) for job_id in ("failed-job", "running-job")}
+    assert "ZeroDivisionError" in one["failed-job"]["message"] and one["failed-job"]["progress"] > 0
+    assert {j["identifier"]: j for j in mgr.get_jobs(limit=10)["jobs"]} == one
+    assert mgr.get_jobs(status="failed")["jobs"] == [one["failed-job"]]
+    assert mgr.get_jobs(status="running")["jobs"] == [one["running-job"]]

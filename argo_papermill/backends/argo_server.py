@@ -75,6 +75,8 @@ def _dump(model: Any) -> dict:
 class ArgoServerBackend:
     """WorkflowBackend on an Argo Server."""
 
+    lists_full_workflows = True  # a page's items are read with get
+
     def __init__(self, settings: ArgoServerSettings | dict, *, namespace: str | None = None,
                  request_timeout: float = 30.0, metadata_patcher: Any = None, kubernetes: Any = None):
         if not isinstance(settings, ArgoServerSettings):

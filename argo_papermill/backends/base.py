@@ -63,6 +63,8 @@ class WorkflowBackend(Protocol):
     """CRUD on Workflow objects in one namespace (or one local data folder)."""
 
     namespace: str
+    # True when ``list`` items are the full Workflows ``get`` returns; otherwise ``full_items`` reads them again
+    lists_full_workflows: bool
 
     def create(self, workflow: dict) -> dict:
         """Create the Workflow; AlreadyExists if the name is taken."""
@@ -80,8 +82,9 @@ class WorkflowBackend(Protocol):
     ) -> Page:
         """Workflows matching the selector (and Argo phases, if given), newest first.
 
-        Items are the full Workflows as ``get`` returns them (nodes, spec), so a list entry maps to
-        exactly the job ``get_job`` shows; a page must not cost reading every workflow in full.
+        With ``lists_full_workflows`` the items are the full Workflows as ``get`` returns them (nodes,
+        spec), so a list entry maps to exactly the job ``get_job`` shows; a page must not cost reading
+        every workflow in full.
         """
 
     def patch(self, name: str, patch: dict) -> dict:
@@ -101,6 +104,20 @@ class WorkflowBackend(Protocol):
 
     def get_workflow_template(self, name: str) -> dict:
         """The installed WorkflowTemplate ``name`` (for ``use_workflow_template``); NotFound if absent."""
+
+
+def full_items(backend: WorkflowBackend, items: list[dict]) -> list[dict]:
+    """A page's items as ``get`` returns them: read again unless the backend lists full Workflows
+    (a list item without nodes maps to another message and progress than ``get_job`` shows)."""
+    if getattr(backend, "lists_full_workflows", False):
+        return items
+    full = []
+    for item in items:
+        try:
+            full.append(backend.get(item["metadata"]["name"]))
+        except NotFound:  # deleted since it was listed
+            continue
+    return [wf for wf in full if not (wf.get("metadata") or {}).get("deletionTimestamp")]
 
 
 class PageReader:

@@ -296,6 +296,8 @@ class _Gone(Exception):
 class KubernetesBackend:
     """WorkflowBackend on the Kubernetes API with the official ``kubernetes`` client."""
 
+    lists_full_workflows = True  # a page's items are read with get
+
     def __init__(self, settings: KubernetesSettings | dict | None = None, *, namespace: str | None = None,
                  request_timeout: float = 30.0, label_selector: str | None = None,
                  service_account_dir: Path = SA_DIR):
