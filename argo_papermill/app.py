@@ -53,7 +53,10 @@ def register(app, api) -> None:
     from pygeoapi.process.base import JobNotFoundError, JobResultNotFoundError
     from werkzeug.exceptions import HTTPException
 
-    from argo_papermill.backends.base import BackendError, Forbidden, NotFound, Rejected, Unavailable
+    from argo_papermill.backends.base import BackendError, Forbidden, NotFound, Rejected, Unsupported
+
+    backend_errors = ((Forbidden, 403, "Forbidden"), (NotFound, 404, "NoSuchJob"),
+                      (Rejected, 400, "InvalidParameterValue"), (Unsupported, 400, "InvalidParameterValue"))
 
     @app.errorhandler(GenericError)
     def _generic(err):  # ProcessorExecuteError and our errors.* subclasses
@@ -62,10 +65,9 @@ def register(app, api) -> None:
                          getattr(err, "message", None) or "error")
 
     @app.errorhandler(BackendError)
-    def _backend(err):
-        status, code = {Forbidden: (403, "Forbidden"), Unavailable: (503, "ServiceUnavailable"),
-                        NotFound: (404, "NoSuchJob"), Rejected: (400, "InvalidParameterValue")}.get(
-            type(err), (503, "ServiceUnavailable"))
+    def _backend(err):  # Unavailable and anything else from a backend: 503
+        status, code = next(((status, code) for kind, status, code in backend_errors if isinstance(err, kind)),
+                            (503, "ServiceUnavailable"))
         return _document(status, code, err.reason)
 
     @app.errorhandler(JobNotFoundError)

@@ -40,6 +40,17 @@ def _value(text: str):
         return text
 
 
+def _pairs(items: tuple[str, ...], option: str, form: str) -> dict:
+    """``KEY=VALUE`` options as a dict, each value parsed as JSON when it is JSON."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not {form}", param_hint=option)
+        pairs[key] = _value(value)
+    return pairs
+
+
 @click.command("submit")
 @url_option
 @click.option("--process", "process_id", default="execute-notebook", show_default=True)
@@ -53,22 +64,11 @@ def _value(text: str):
 def submit(url: str, process_id: str, inputs: tuple[str, ...], parameters: tuple[str, ...], wait: bool,
            timeout: float, notebook: str | None) -> None:
     """Start a job (asynchronously) and print its id; with --wait, print its result."""
-    body: dict = {}
-    for item in inputs:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--input")
-        body[key] = _value(value)
+    body = _pairs(inputs, "--input", "KEY=VALUE")
     if notebook:
         body["notebook"] = notebook
     if parameters:
-        params = {}
-        for item in parameters:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--parameter")
-            params[key] = _value(value)
-        body["parameters_json"] = params
+        body["parameters_json"] = _pairs(parameters, "--parameter", "NAME=VALUE")
     s = _session()
     resp = s.post(f"{url}/processes/{process_id}/execution", json={"inputs": body},
                   headers={"Prefer": "respond-async"}, timeout=60)
