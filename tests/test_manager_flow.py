@@ -149,7 +149,15 @@ def test_dismiss_stops_deletes_and_removes_files(stack, home):
     assert (home / "results" / done / "out.csv").exists()
     running = run_async(mgr, "hold")
     wait_status(mgr, running, want=("running",))
+    fake.requests.clear()
     assert mgr.delete_job(running) is True
+    # the running job was stopped before it was deleted: Argo's shutdown, so its pod does not keep running
+    if mgr.config.backend == "kubernetes":
+        stops = [r for r in fake.requests if r[0] == "PATCH" and (r[3] or {}).get("spec") == {"shutdown": "Stop"}]
+    else:
+        stops = [r for r in fake.requests if r[0] == "PUT" and r[1].endswith(f"pygeoapi-job-{running}/stop")]
+    deletes = [r for r in fake.requests if r[0] == "DELETE"]
+    assert stops and deletes and fake.requests.index(stops[0]) < fake.requests.index(deletes[0])
     assert mgr.delete_job(done) is True
     assert not (home / "results" / done).exists()
     for job_id in (running, done):
@@ -158,6 +166,8 @@ def test_dismiss_stops_deletes_and_removes_files(stack, home):
         with pytest.raises(JobNotFoundError):
             mgr.get_job(job_id)
     assert fake.workflows(NAMESPACE) == []
+    if mgr.config.backend == "argo-server":  # the archived copy of the finished job went too
+        assert not [w for w in fake.archived.values() if done in w["metadata"]["name"]]
 
 
 def test_idempotent_submission(stack):
