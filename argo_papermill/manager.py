@@ -364,7 +364,7 @@ class ArgoManager(BaseManager):
         """Accepted vs running needs the nodes (Argo says Running while the pod waits), so these two
         filters read the not-yet-finished Workflows in full: as many as run or queue, not the history."""
         active = []
-        for phases in (frozenset({"", "Pending"}), frozenset({"Running"})):
+        for phases in (STATUS_PHASES["accepted"], STATUS_PHASES["running"]):
             active += full_items(self.backend, self.backend.list(selector, phases=phases).items)
         jobs = [job for job in (self._job(wf) for wf in active) if job["status"] == status]
         jobs.sort(key=lambda j: (j.get("created") or "", j.get("identifier") or ""), reverse=True)
