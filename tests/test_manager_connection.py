@@ -142,3 +142,38 @@ def test_explicit_server_is_used_before_any_kubeconfig(kube, tmp_path, monkeypat
                                                     "from-env")))
     b = KubernetesBackend({"server": kube.url, "token": TOKEN}, service_account_dir=tmp_path / "none")
     assert b.namespace == "default" and b.list(SELECTOR).total == 0
+
+
+@pytest.mark.parametrize("backend", ["kubernetes", "argo-server"])
+def test_tls_settings(backend, tmp_path):
+    """An API with its own CA: verified with ``ca_cert``; refused (503 naming no secret) with the system CAs;
+    reachable with ``verify_ssl: false``."""
+    from fakes import argo_server as fake_argo
+
+    from argo_papermill.backends import make_backend
+
+    cert, key = loopback_certificate(tmp_path)
+    module, fake = (fake_kube, fake_kube.FakeKube(token=TOKEN)) if backend == "kubernetes" else \
+        (fake_argo, fake_argo.FakeArgoServer(token=TOKEN))
+    httpd, fake, url = module.serve(fake, tls=(cert, key))
+    block = "kubernetes" if backend == "kubernetes" else "argo_server"
+    key_name = "server" if backend == "kubernetes" else "url"
+
+    made = []
+
+    def connect(**tls) -> object:
+        made.append(make_backend({"backend": backend, "namespace": NAMESPACE,
+                                  block: {key_name: url, "token": TOKEN, **tls}, "request_timeout": 5}))
+        return made[-1]
+
+    try:
+        assert connect(ca_cert=str(cert)).list(SELECTOR).total == 0
+        assert connect(verify_ssl=False).list(SELECTOR).total == 0
+        with pytest.raises(Unavailable) as e:
+            connect().list(SELECTOR)
+        assert TOKEN not in e.value.reason
+    finally:
+        for b in made:
+            b.close()
+        httpd.shutdown()
+        httpd.server_close()

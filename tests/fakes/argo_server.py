@@ -308,8 +308,9 @@ class FakeArgoServer:
         return 200, apply_fields({"metadata": meta, "items": page}, fields)
 
 
-def serve(fake: FakeArgoServer | None = None, port: int = 0):
-    """Start the fake on 127.0.0.1; returns (httpd, fake, url). ``httpd.shutdown()`` stops it."""
+def serve(fake: FakeArgoServer | None = None, port: int = 0, tls=None):
+    """Start the fake on 127.0.0.1 (HTTPS with ``tls`` = (cert, key)); returns (httpd, fake, url).
+    ``httpd.shutdown()`` stops it."""
     fake = fake or FakeArgoServer()
 
     class Handler(QuietHandler):
@@ -322,5 +323,5 @@ def serve(fake: FakeArgoServer | None = None, port: int = 0):
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _do
 
-    httpd, url = start(Handler, port)
+    httpd, url = start(Handler, port, tls)
     return httpd, fake, url
