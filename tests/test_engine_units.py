@@ -128,3 +128,17 @@ def test_ttl_due_follows_phase_specific_seconds_then_completion():
     assert ttl_due(from_template, "Failed") == base + 7
     assert ttl_due(from_template, "Succeeded") is None
     assert ttl_due({"spec": {"ttlStrategy": {"secondsAfterCompletion": 1}}, "status": {}}, "Failed") is None
+
+
+def test_store_polls_only_unfinished_workflows(tmp_path):
+    from argo_papermill.engine.store import Store
+
+    store = Store(tmp_path)
+    for name, phase in [("new", ""), ("waiting", "Pending"), ("busy", "Running"), ("ok", "Succeeded"),
+                        ("bad", "Failed"), ("broken", "Error")]:
+        store.insert(name, {"name": name}, {})
+        if phase:
+            store.write_status(name, {"phase": phase}, {})
+    assert store.unfinished_versions() == {"new": ("", 0), "waiting": ("Pending", 0), "busy": ("Running", 0)}
+    assert store.finished_phases() == {"ok": "Succeeded", "bad": "Failed", "broken": "Error"}
+    assert store.exists("ok") and not store.exists("gone")

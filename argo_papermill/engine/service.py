@@ -27,6 +27,7 @@ from argo_papermill.engine.store import COMPLETED_PHASES, Store
 from argo_papermill.engine.templates import TemplateLibrary
 
 LOGGER = logging.getLogger(__name__)
+TTL_CHECK_SECONDS = 2  # finished workflows are looked at this often (Argo's TTL controller is no faster)
 POSTPONED_MESSAGE = "Workflow processing has been postponed because too many workflows are already running"
 
 _engines: dict[Path, "Engine"] = {}
@@ -117,12 +118,13 @@ class Engine:
             self._wake.clear()
 
     def _tick(self) -> None:
-        versions = self.store.versions()
+        versions = self.store.unfinished_versions()
         with self._runs_lock:
             running = dict(self.runs)
         for name, run in running.items():
             if name not in versions:
-                run.mark_deleted()
+                if not self.store.exists(name):  # deleted, not merely finished a moment ago
+                    run.mark_deleted()
                 continue
             _, spec_version = versions[name]
             if spec_version != self._versions.get(name):
@@ -157,7 +159,7 @@ class Engine:
             with self._runs_lock:
                 self.runs[name] = run
             threading.Thread(target=run.run, name=f"wf-{name}", daemon=True).start()
-        self._expire_ttl(versions)
+        self._expire_ttl()
 
     def _fail_unstarted(self, name: str, workflow: dict, strategy: str) -> None:
         """A Pending workflow that is stopped fails at once, as Argo does."""
@@ -172,17 +174,16 @@ class Engine:
         self._versions.pop(name, None)
         self._wake.set()
 
-    def _expire_ttl(self, versions: dict[str, tuple[str, int]]) -> None:
+    def _expire_ttl(self) -> None:
         """ttlStrategy: delete finished workflows whose time is up (each finished workflow is read once)."""
         now = time.time()
-        if now - self._last_ttl < 1:
+        if now - self._last_ttl < TTL_CHECK_SECONDS:
             return
         self._last_ttl = now
-        for name in [n for n in self._ttl_due if n not in versions]:
+        finished = self.store.finished_phases()
+        for name in [n for n in self._ttl_due if n not in finished]:
             del self._ttl_due[n]
-        for name, (phase, _) in versions.items():
-            if phase not in COMPLETED_PHASES:
-                continue
+        for name, phase in finished.items():
             if name not in self._ttl_due:
                 self._ttl_due[name] = ttl_due(self.store.get(name) or {}, phase)
             due = self._ttl_due[name]

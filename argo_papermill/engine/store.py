@@ -80,6 +80,9 @@ class Store:
         cur = self._conn().execute("DELETE FROM workflows WHERE name=?", (name,))
         return cur.rowcount > 0
 
+    def exists(self, name: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM workflows WHERE name=?", (name,)).fetchone() is not None
+
     def get(self, name: str) -> dict | None:
         row = self._conn().execute(
             "SELECT metadata, spec, status, nodes, phase, rv FROM workflows WHERE name=?", (name,)
@@ -116,12 +119,21 @@ class Store:
         )
         return cur.rowcount > 0
 
-    def versions(self) -> dict[str, tuple[str, int]]:
-        """name -> (phase, spec_version) for every workflow (cheap: no JSON)."""
-        return {
-            name: (phase, version)
-            for name, phase, version in self._conn().execute("SELECT name, phase, spec_version FROM workflows")
-        }
+    def unfinished_versions(self) -> dict[str, tuple[str, int]]:
+        """name -> (phase, spec_version) of every workflow not yet finished (no JSON, no finished rows:
+        the engine asks every poll, and finished workflows pile up)."""
+        rows = self._conn().execute(
+            "SELECT name, phase, spec_version FROM workflows WHERE phase IN ('', 'Pending', 'Running')"
+        )
+        return {name: (phase, version) for name, phase, version in rows}
+
+    def finished_phases(self) -> dict[str, str]:
+        """name -> phase of every finished workflow."""
+        placeholders = ",".join("?" * len(COMPLETED_PHASES))
+        rows = self._conn().execute(
+            f"SELECT name, phase FROM workflows WHERE phase IN ({placeholders})", sorted(COMPLETED_PHASES)
+        )
+        return dict(rows.fetchall())
 
     def queued(self) -> list[str]:
         """Workflows not yet started, oldest first."""
