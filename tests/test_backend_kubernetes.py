@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import time
+import zlib
 
 import pytest
 from fakes.fixtures import NAMESPACE, TOKEN, free_port, kube  # noqa: F401 - fixture
@@ -147,6 +148,14 @@ def test_compressed_nodes_are_decoded(kube):
                    .decode()}
     b.create(m)
     assert b.get("pygeoapi-job-a")["status"]["nodes"] == nodes
+    # a decompression bomb is not inflated: the object stays readable, without nodes
+    bomb = build_manifest("bomb", "json", 1)
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip, streamed: 300 MiB of JSON never sits in memory here
+    packed = gz.compress(b'{"n": "') + b"".join(gz.compress(b"x" * 2**20) for _ in range(300)) + gz.compress(b'"}')
+    bomb["status"] = {"phase": "Running", "compressedNodes": base64.b64encode(packed + gz.flush()).decode()}
+    b.create(bomb)
+    status = b.get("pygeoapi-job-bomb")["status"]
+    assert "nodes" not in status and status["compressedNodes"]
 
 
 def test_forbidden_names_the_missing_permission(kube):

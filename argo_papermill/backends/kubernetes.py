@@ -16,8 +16,6 @@ one metadata list. docs/manager.md explains the choice.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import logging
 import os
@@ -53,15 +51,20 @@ LIST_CHUNK = 1000
 
 # --------------------------------------------------------------------------- pure helpers
 def decode_compressed_nodes(workflow: dict) -> dict:
-    """Argo moves big node maps into ``status.compressedNodes`` (base64 gzip JSON); undo that."""
+    """Argo moves big node maps into ``status.compressedNodes``; undo that as the Argo Server's GET does.
+
+    One decoder with the status mapping (``status_nodes.decode_nodes``: gzip, zlib, zstd/brotli, with a
+    bound on the decoded size); an undecodable map stays as it is."""
+    from argo_papermill.status_nodes import decode_nodes
+
     status = workflow.get("status") or {}
-    packed = status.get("compressedNodes")
-    if packed and not status.get("nodes"):
-        try:
-            status["nodes"] = json.loads(gzip.decompress(base64.b64decode(packed)))
+    if status.get("compressedNodes") and not status.get("nodes"):
+        nodes = decode_nodes(status)
+        if nodes:
+            status["nodes"] = nodes
             status.pop("compressedNodes", None)
-        except (ValueError, OSError) as exc:  # keep the object readable; status mapping copes without nodes
-            LOGGER.warning("cannot decode compressedNodes of %s: %s", workflow.get("metadata", {}).get("name"), exc)
+        else:
+            LOGGER.warning("cannot decode compressedNodes of %s", workflow.get("metadata", {}).get("name"))
     return workflow
 
 
