@@ -17,8 +17,9 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from pygeoapi.process.base import JobNotFoundError, JobResultNotFoundError, ProcessorExecuteError
 from pygeoapi.process.manager.base import BaseManager
@@ -78,7 +79,7 @@ def client_error(exc: BackendError, *, submitting: bool = False) -> ProcessorExe
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime(DATETIME_FORMAT)
+    return datetime.now(UTC).strftime(DATETIME_FORMAT)
 
 
 def _status_name(status: Any) -> str | None:

@@ -44,7 +44,7 @@ class ArgoServerSettings(_Strict):
     annotate_via_kubernetes: bool = False
 
     @model_validator(mode="after")
-    def _http(self) -> "ArgoServerSettings":
+    def _http(self) -> ArgoServerSettings:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError("argo_server.url must start with http:// or https://")
         return self
@@ -88,7 +88,7 @@ class ManagerConfig(_Strict):
     output_dir: str | None = None
 
     @model_validator(mode="after")
-    def _backend_settings(self) -> "ManagerConfig":
+    def _backend_settings(self) -> ManagerConfig:
         if self.backend == "argo-server" and self.argo_server is None:
             raise ValueError("backend argo-server needs an argo_server: {url: ...} block")
         return self

@@ -23,9 +23,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -103,7 +104,7 @@ def payload(job: dict, state: str) -> dict:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime(DATETIME_FORMAT)
+    return datetime.now(UTC).strftime(DATETIME_FORMAT)
 
 
 class _Refused(Exception):
@@ -117,7 +118,7 @@ MAX_OUTPUTS_BYTES = 65536  # a successful callback carries a JSON result up to t
 class Notifier:
     """Background delivery of subscriber callbacks for one manager."""
 
-    def __init__(self, backend_fn: Callable[[], "WorkflowBackend"], job_fn: Callable[[dict], dict],
+    def __init__(self, backend_fn: Callable[[], WorkflowBackend], job_fn: Callable[[dict], dict],
                  allow_internal_fn: Callable[[str], bool], settings: CallbackSettings,
                  result_fn: Callable[[str], Any] | None = None):
         self._backend_fn = backend_fn
@@ -156,7 +157,7 @@ class Notifier:
                 self.run_once()
             except BackendError as exc:
                 LOGGER.warning("callbacks: cannot list jobs with pending callbacks: %s", exc.reason)
-            except Exception:  # noqa: BLE001 - the notifier must survive anything
+            except Exception:  # the notifier must survive anything
                 LOGGER.exception("callbacks: unexpected error")
             self._wake.wait(self.settings.poll_interval)
             self._wake.clear()
@@ -204,7 +205,7 @@ class Notifier:
         except BackendError as exc:  # e.g. no patch permission: say so, try again later
             LOGGER.warning("callbacks: cannot record the %s callback of %s: %s", states[0], name, exc.reason)
             self._retry_at[(name, states[0])] = time.monotonic() + self.settings.backoff_max
-        except Exception:  # noqa: BLE001 - a pool thread must not die silently
+        except Exception:  # a pool thread must not die silently
             LOGGER.exception("callbacks: unexpected error for %s", name)
             self._retry_at[(name, states[0])] = time.monotonic() + self.settings.backoff_max
         finally:
@@ -262,7 +263,7 @@ class Notifier:
             return False
         return fresh and owner != self.owner
 
-    def _claim(self, backend: "WorkflowBackend", wf: dict, state: str) -> object:
+    def _claim(self, backend: WorkflowBackend, wf: dict, state: str) -> object:
         """Annotate the claim with the read ``resourceVersion`` as precondition: _CLAIMED, _LOST (changed
         meanwhile, maybe claimed elsewhere) or _LOCAL (the backend cannot store annotations)."""
         try:
@@ -287,7 +288,7 @@ class Notifier:
                 pass
         return body
 
-    def _record(self, backend: "WorkflowBackend", name: str, state: str, *, local: bool) -> None:
+    def _record(self, backend: WorkflowBackend, name: str, state: str, *, local: bool) -> None:
         """Record a delivery on the Workflow (and drop the claim); in this process where that cannot be."""
         if not local:
             record = {ANNOTATION_NOTIFIED_PREFIX + state: _now(), ANNOTATION_NOTIFYING_PREFIX + state: None}

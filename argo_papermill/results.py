@@ -49,7 +49,7 @@ class Location:
 
     @property
     def local_path(self) -> str:
-        return self.url[len("file://"):] if self.url.startswith("file://") else self.url
+        return self.url.removeprefix("file://")
 
 
 def map_path(pod_path: str, path_map: dict[str, str], storage_options: dict | None = None) -> Location:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from argo_papermill.manager_config import ManagerConfig
 
 
-def make_backend(manager_def: "dict | ManagerConfig") -> "WorkflowBackend":
+def make_backend(manager_def: dict | ManagerConfig) -> WorkflowBackend:
     """The backend named by ``server.manager.backend`` (default ``local``)."""
     from argo_papermill.manager_config import ManagerConfig, load_manager_config
 

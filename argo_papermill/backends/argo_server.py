@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urljoin
 
 import requests
@@ -43,7 +44,7 @@ ALL_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Error")
 LIST_FIELDS = "metadata,items.metadata.name"
 RESOURCE = "workflows.argoproj.io"
 _STATUS_RE = re.compile(r"status code (\d{3})")
-_MESSAGE_RE = re.compile(r"with message: `(.*)`", re.S)
+_MESSAGE_RE = re.compile(r"with message: `(.*)`", re.DOTALL)
 
 
 def phase_selector(phases: frozenset[str]) -> str:

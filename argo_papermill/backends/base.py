@@ -8,9 +8,10 @@ Errors are the ``BackendError`` subclasses below, never a client library's own.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Protocol
 
 PAGE_READERS = 8  # threads that read one page's workflows concurrently
 

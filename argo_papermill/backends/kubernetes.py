@@ -21,8 +21,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from argo_papermill.backends.base import (
     AlreadyExists,
@@ -371,7 +372,8 @@ class KubernetesBackend:
             return self._api_client
 
     def _build_client(self):
-        from kubernetes import client, config as kconfig
+        from kubernetes import client
+        from kubernetes import config as kconfig
 
         cfg = client.Configuration()
         mode = self._mode()
@@ -514,7 +516,7 @@ class KubernetesBackend:
         token = None
         rv = ""
         while True:
-            resp = self._call(verb, lambda: list_page(token), resource=resource) if verb else list_page(token)
+            resp = self._call(verb, lambda t=token: list_page(t), resource=resource) if verb else list_page(token)
             body = json.loads(resp.data)
             metas.extend(item.get("metadata", {}) for item in body.get("items") or [])
             rv = body.get("metadata", {}).get("resourceVersion", rv)
