@@ -93,22 +93,27 @@ class Store:
 
     def page(self, predicate, phases: frozenset[str] | None, offset: int, limit: int | None) -> tuple[list[dict], int]:
         """Newest first; ``predicate(labels)`` filters; nodes are not read."""
-        query = "SELECT metadata, spec, status, phase, rv FROM workflows"
+        query = "SELECT name, metadata, phase FROM workflows"
         args: list[Any] = []
         if phases is not None:
             query += f" WHERE phase IN ({','.join('?' * len(phases))})"
             args.extend(sorted(phases))
         query += " ORDER BY created DESC, name DESC"
-        matched: list[dict] = []
+        page: list[str] = []
         total = 0
-        for metadata, spec, status, phase, rv in self._conn().execute(query, args):
-            item = _assemble(metadata, spec, status, "{}", phase, rv, with_nodes=False)
-            if not predicate(item["metadata"].get("labels") or {}):
+        for name, metadata, phase in self._conn().execute(query, args).fetchall():
+            if not predicate(_labels(json.loads(metadata), phase)):
                 continue
             total += 1
-            if total > offset and (limit is None or len(matched) < limit):
-                matched.append(item)
-        return matched, total
+            if total > offset and (limit is None or len(page) < limit):
+                page.append(name)
+        items = []
+        for name in page:  # spec and status are read and parsed for the page only
+            row = self._conn().execute(
+                "SELECT metadata, spec, status, phase, rv FROM workflows WHERE name=?", (name,)).fetchone()
+            if row is not None:  # deleted meanwhile
+                items.append(_assemble(row[0], row[1], row[2], "{}", row[3], row[4], with_nodes=False))
+        return items, total
 
     # --- engine side ----------------------------------------------------------------------
     def write_status(self, name: str, status: dict, nodes: dict) -> bool:
@@ -149,13 +154,18 @@ class Store:
         return [row[0] for row in rows]
 
 
-def _assemble(metadata: str, spec: str, status: str, nodes: str, phase: str, rv: int, *, with_nodes: bool) -> dict:
-    meta = json.loads(metadata)
+def _labels(meta: dict, phase: str) -> dict:
+    """The labels with the phase labels the Argo controller maintains."""
     labels = dict(meta.get("labels") or {})
     if phase:
         labels[LABEL_PHASE] = phase
         labels[LABEL_COMPLETED] = "true" if phase in COMPLETED_PHASES else "false"
-    meta["labels"] = labels
+    return labels
+
+
+def _assemble(metadata: str, spec: str, status: str, nodes: str, phase: str, rv: int, *, with_nodes: bool) -> dict:
+    meta = json.loads(metadata)
+    meta["labels"] = _labels(meta, phase)
     meta["resourceVersion"] = str(rv)
     status_obj = json.loads(status)
     if with_nodes:
