@@ -54,7 +54,7 @@ PAPERMILL_DONE_MARKER: Final = "/workspace/papermill-done"  # touched by papermi
 # (also by git-checkout when the clone fails: papermill then never runs)
 S3_FAILED_MARKER: Final = "/workspace/s3-failed"  # touched by s3-mount when s3fs fails, so papermill stops waiting
 PAPERMILL_STDERR_TAIL: Final = "/workspace/papermill-stderr.tail"  # last lines of papermill's stderr
-PAPERMILL_EXIT_CODE_FILE: Final = "/workspace/papermill-exit-code"  # papermill's exit code (piped stderr)
+PAPERMILL_STDERR_FIFO: Final = "/workspace/papermill-stderr.fifo"  # papermill's stderr, read by tee
 
 # Output parameter and artifact names of the notebook template
 OUTPUT_ERROR: Final = "error"

@@ -340,3 +340,21 @@ def test_no_record_when_papermill_is_killed_by_a_signal(tmp_path: Path) -> None:
     proc = pod.run("papermill")
     assert proc.returncode == 137
     assert not (pod.workspace / "outputs" / "error.json").exists()
+
+
+def test_a_process_left_holding_papermills_stderr_does_not_hang_the_step(tmp_path: Path) -> None:
+    # the cell starts a long process writing to papermill's own stderr (the FIFO the script reads);
+    # the step must still end, after the bounded wait for the reader, with papermill's exit code
+    pod = _pod(tmp_path, {"progress_engine": False}, {"notebook": "/home/jovyan/bg.ipynb"})
+    pid_file = tmp_path / "bg.pid"
+    _notebook(pod.home / "bg.ipynb", "import os, subprocess\n"
+              "err = open(f'/proc/{os.getppid()}/fd/2', 'w')\n"
+              "p = subprocess.Popen(['sleep', '120'], stderr=err, stdout=subprocess.DEVNULL, start_new_session=True)\n"
+              f"open({str(pid_file)!r}, 'w').write(str(p.pid))")  # fmt: skip
+    try:
+        proc = pod.run("papermill", timeout=60)  # raises TimeoutExpired if the step hangs
+        assert proc.returncode == 0, proc.stderr
+        assert (pod.workspace / "papermill-done").exists()
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), 15)

@@ -3,8 +3,8 @@
 Each script is a fixed string: every value (user input or configuration) reaches it only as a
 positional argument after it (``sh -c SCRIPT <name> ARG1 ARG2 ...``), so no value can change what
 the shell parses. They use only POSIX sh and ``papermill``, ``git``, ``s3fs``, ``umount`` /
-``fusermount``, ``mkdir``, ``cp``, ``test``, ``sleep``, ``tee``, ``tail``, ``awk`` (and /proc/mounts,
-/dev/stderr), so the embedded engine can run them on a host whose environment stands in for the image.
+``fusermount``, ``mkdir``, ``cp``, ``test``, ``sleep``, ``mkfifo``, ``tee``, ``tail``, ``awk``, ``kill``
+(and /proc/mounts, /dev/stderr), so the embedded engine can run them on a host whose environment stands in for the image.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from argo_papermill.contract import (
     ERROR_RECORD_PATH,
     OUTPUTS_DIR,
     PAPERMILL_DONE_MARKER,
-    PAPERMILL_EXIT_CODE_FILE,
+    PAPERMILL_STDERR_FIFO,
     PAPERMILL_STDERR_TAIL,
     RESULT_NOTEBOOK_COPY,
     S3_FAILED_MARKER,
@@ -81,10 +81,13 @@ assert "'" not in STDERR_ERROR_AWK.replace("\n", "")  # it is single-quoted in t
 #   $10 result data directory ("" = none)  $11 output directory (root of default result folders)
 # Papermill's options come first and the two paths after "--", so even a value starting with "-"
 # stays a path. The done marker is written on every exit (trap), so s3-mount always ends.
-# papermill's stderr goes through ``tee -a /dev/stderr`` (so the pod log still streams it live, byte
-# for byte) into ``tail``, which keeps its last 200 lines on the workspace; its stdout goes straight
-# to the pod log (fd 3). A POSIX pipeline's status is its last command's, so papermill's exit code
-# travels through a file. After a failure without an error record, STDERR_ERROR_AWK writes one; not
+# papermill's stderr goes through a FIFO to ``tee -a /dev/stderr`` (so the pod log still streams it
+# live, byte for byte) and on to ``tail``, which keeps its last 200 lines on the workspace; its stdout
+# goes straight to the pod log, and its exit code is its own (papermill runs in the foreground, not
+# in a pipeline). tee and tail end at end of file, i.e. when every process holding papermill's stderr
+# closed it: a background process a notebook left behind (inheriting the kernel's stderr) could hold
+# it open for ever, so the script waits for them at most ~10 s, then a watchdog ends both (tee must
+# not keep the container's stderr open) and the step goes on without the tail. After a failure without an error record, STDERR_ERROR_AWK writes one; not
 # after a signal (exit code >= 128, e.g. OOMKilled: papermill printed no traceback of its own, and the
 # tail holds only the notebook's log output).
 PAPERMILL_SCRIPT: Final = f"""set -u
@@ -116,12 +119,18 @@ if [ -n "$kernel" ]; then set -- "$@" -k "$kernel"; fi
 if [ -n "$params" ]; then set -- "$@" -b "$params"; fi
 if [ "$log_output" = true ]; then set -- "$@" --log-output; fi
 if [ -n "$engine" ]; then set -- "$@" --engine "$engine"; fi
-rm -f -- {PAPERMILL_EXIT_CODE_FILE} {PAPERMILL_STDERR_TAIL}
-exec 3>&1
-{{ papermill "$@" -- "$nb" "$out" 2>&1 1>&3 3>&-; echo $? > {PAPERMILL_EXIT_CODE_FILE}; }} | tee -a /dev/stderr 3>&- | tail -n 200 > {PAPERMILL_STDERR_TAIL} 3>&-
-exec 3>&-
-rc=1
-if test -s {PAPERMILL_EXIT_CODE_FILE}; then read -r rc < {PAPERMILL_EXIT_CODE_FILE}; fi
+rm -f -- {PAPERMILL_STDERR_FIFO} {PAPERMILL_STDERR_FIFO}.tail {PAPERMILL_STDERR_TAIL}
+mkfifo -m 600 -- {PAPERMILL_STDERR_FIFO} {PAPERMILL_STDERR_FIFO}.tail || exit 71
+tail -n 200 < {PAPERMILL_STDERR_FIFO}.tail > {PAPERMILL_STDERR_TAIL} &
+tailer=$!
+tee -a /dev/stderr < {PAPERMILL_STDERR_FIFO} > {PAPERMILL_STDERR_FIFO}.tail &
+teer=$!
+papermill "$@" -- "$nb" "$out" 2> {PAPERMILL_STDERR_FIFO}
+rc=$?
+(i=0; while kill -0 "$tailer"; do [ "$i" -lt 10 ] || {{ kill "$teer" "$tailer"; break; }}; sleep 1; i=$((i + 1)); done) > /dev/null 2>&1 &
+watchdog=$!
+wait "$tailer" || :
+kill "$watchdog" 2> /dev/null || :
 err=${{ARGO_PAPERMILL_ERROR_FILE:-{ERROR_RECORD_PATH}}}
 if [ "$rc" -gt 0 ] && [ "$rc" -lt 128 ] && ! test -s "$err" && test -f {PAPERMILL_STDERR_TAIL}; then
   mkdir -p -- "${{err%/*}}" && awk '{STDERR_ERROR_AWK}' {PAPERMILL_STDERR_TAIL} > "$err" || :
