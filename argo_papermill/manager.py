@@ -46,6 +46,7 @@ from argo_papermill.errors import (  # SyncTimeoutError, ResultForbiddenError: a
 )
 from argo_papermill.manager_config import ManagerConfig, load_manager_config
 from argo_papermill.notify import Notifier, subscriber_annotation
+from argo_papermill.processor import check_notebook_processors
 
 LOGGER = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class ArgoManager(BaseManager):
     def __init__(self, manager_def: dict):
         super().__init__(manager_def)
         self.config: ManagerConfig = load_manager_config(manager_def)
+        # pygeoapi builds processors per request: a typo in a processor block would otherwise be a 500 later
+        check_notebook_processors(manager_def.get("processes"))
         # pygeoapi's schema requires output_dir; results live where jobs write them (and in memory for
         # ordinary processors), so pygeoapi's handlers must not write (or fail on a missing folder) there
         self.output_dir = None
