@@ -47,7 +47,7 @@ BEGIN { for (i = 1; i < 32; i++) ctl = ctl sprintf("%c", i) }
 { sub(/.*\r/, ""); gsub(/\033\[[0-9;]*[A-Za-z]/, ""); line[NR] = $0 }
 END {
   tb = 0
-  for (i = 1; i <= NR; i++) if (line[i] ~ /^Traceback \(most recent call last\):/) tb = i
+  for (i = 1; i <= NR; i++) if (line[i] ~ /Traceback \(most recent call last\):[ \t]*$/) tb = i  # also after a progress bar
   pick = ""
   if (tb) for (i = tb + 1; i <= NR; i++) if (line[i] ~ /^[^ \t]/) { pick = line[i]; break }
   if (pick == "") for (i = NR; i >= 1; i--) if (line[i] ~ /[^ \t]/) { pick = line[i]; break }
