@@ -952,7 +952,10 @@ def test_server_image_start_script_serves_the_cluster_config_within_its_role(tmp
         if sandbox:
             command = [
                 "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/dev/shm",
-                "--bind", str(pod_tmp), "/tmp", "--chdir", "/", "--die-with-parent", *command,
+                "--bind", str(pod_tmp), "/tmp",
+                # the checkout and its venv may themselves live under /tmp (CI clones): keep them visible
+                "--ro-bind", str(ROOT), str(ROOT), "--ro-bind", sys.prefix, sys.prefix,
+                "--chdir", "/", "--die-with-parent", *command,
             ]
         log = (tmp_path / "server.log").open("w")
         server = subprocess.Popen(

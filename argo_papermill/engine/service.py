@@ -187,10 +187,13 @@ class Engine:
             if name not in self._ttl_due:
                 self._ttl_due[name] = ttl_due(self.store.get(name) or {}, phase)
             due = self._ttl_due[name]
-            if due is not None and now >= due:
-                self.store.delete(name)
+            with self._runs_lock:
+                still_closing = name in self.runs  # its run thread may still write logs
+            if due is not None and now >= due and not still_closing:
+                # files first: once the workflow is gone from the store, nothing of it is left
                 for folder in ("logs", "pods"):
                     shutil.rmtree(self.cfg.data_dir / folder / name, ignore_errors=True)
+                self.store.delete(name)
                 self._ttl_due.pop(name, None)
 
 
