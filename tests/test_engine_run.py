@@ -425,6 +425,24 @@ def test_ttl_strategy_deletes_finished_workflows(engine):
 
 
 @needs_bwrap
+def test_ttl_keeps_working_after_a_finished_workflow_is_deleted(engine):
+    """A dismissed (deleted) finished job must not stop the TTL sweep for the others."""
+    kept = {"metadata": {"name": "no-ttl"}, "spec": {"entrypoint": "t", "templates": [
+        {"name": "t", "container": {"command": ["true"]}}]}}
+    wait(engine, submit(engine, kept))
+    time.sleep(2.5)  # one sweep sees it finished
+    assert engine.store.delete("no-ttl")
+    time.sleep(2.5)  # the next sweep finds it gone
+    expiring = {"metadata": {"name": "ttl-after"}, "spec": {"entrypoint": "t", "ttlStrategy": {
+        "secondsAfterCompletion": 0}, "templates": [{"name": "t", "container": {"command": ["true"]}}]}}
+    name = submit(engine, expiring)
+    deadline = time.time() + 20
+    while time.time() < deadline and engine.store.get(name) is not None:
+        time.sleep(0.1)
+    assert engine.store.get(name) is None
+
+
+@needs_bwrap
 def test_translated_workflow_template_ref_runs_with_the_repo_template(engine):
     """use_workflow_template: the repo's workflow_templates/ resolves it; its scratch home is the home folder."""
     from argo_papermill.processor import NotebookProcessor

@@ -23,7 +23,7 @@ from argo_papermill.engine.config import EngineConfig
 from argo_papermill.engine.executor import WorkflowRun, stopped_message
 from argo_papermill.engine.nodes import now_rfc3339
 from argo_papermill.engine.pod import kill_leftovers
-from argo_papermill.engine.store import COMPLETED_PHASES, Store
+from argo_papermill.engine.store import Store
 from argo_papermill.engine.templates import TemplateLibrary
 
 LOGGER = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Engine:
         self._last_ttl = now
         finished = self.store.finished_phases()
         for name in [n for n in self._ttl_due if n not in finished]:
-            del self._ttl_due[n]
+            del self._ttl_due[name]
         for name, phase in finished.items():
             if name not in self._ttl_due:
                 self._ttl_due[name] = ttl_due(self.store.get(name) or {}, phase)
