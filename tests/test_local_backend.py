@@ -10,7 +10,8 @@ import time
 import pytest
 
 from argo_papermill.backends.base import AlreadyExists, Conflict, NotFound, Rejected
-from argo_papermill.backends.local import LocalBackend, merge_patch, parse_selector, matches
+from argo_papermill.backends.local import LocalBackend, merge_patch
+from argo_papermill.selectors import matches, parse_selector
 from argo_papermill.errors import ConfigurationError
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from argo_papermill.backends.base import (
 )
 from argo_papermill.contract import LABEL_ARGO_PHASE
 from argo_papermill.manager_config import KubernetesSettings
+from argo_papermill.selectors import match_labels
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,39 +67,6 @@ def decode_compressed_nodes(workflow: dict) -> dict:
         else:
             LOGGER.warning("cannot decode compressedNodes of %s", workflow.get("metadata", {}).get("name"))
     return workflow
-
-
-_REQ = re.compile(r"[^,(]+(?:\([^)]*\))?")
-
-
-def match_labels(selector: str, labels: dict[str, str]) -> bool:
-    """Kubernetes label selector semantics.
-
-    ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)`` (also true without the label), ``a``, ``!a``.
-    """
-    for req in _REQ.findall(selector or ""):
-        req = req.strip()
-        if not req:
-            continue
-        if m := re.fullmatch(r"(\S+)\s+(in|notin)\s+\(([^)]*)\)", req):
-            key, op, vals = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
-            present = key in labels and labels[key] in vals
-            if (op == "in") != present:
-                return False
-        elif "!=" in req:
-            key, val = (s.strip() for s in req.split("!=", 1))
-            if labels.get(key) == val:
-                return False
-        elif "=" in req:
-            key, val = (s.strip() for s in req.replace("==", "=").split("=", 1))
-            if labels.get(key) != val:
-                return False
-        elif req.startswith("!"):
-            if req[1:].strip() in labels:
-                return False
-        elif req not in labels:
-            return False
-    return True
 
 
 def _ts_key(meta: dict) -> str:

@@ -19,66 +19,10 @@ from typing import Any, Iterator
 
 from argo_papermill.backends.base import AlreadyExists, Conflict, NotFound, Page, Rejected
 from argo_papermill.errors import ConfigurationError
+from argo_papermill.selectors import matches, parse_selector
 
-_SELECTOR_TERM = re.compile(
-    r"^\s*(?P<neg>!)?(?P<key>[A-Za-z0-9_./-]+)\s*(?:(?P<op>==|=|!=|\s+in\s+|\s+notin\s+)\s*(?P<value>.*?))?\s*$"
-)
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 DEFAULT_DATA_DIR = ".argo-papermill"
-
-
-def parse_selector(selector: str) -> list[tuple[str, str, set[str]]]:
-    """A Kubernetes label selector -> [(key, op, values)], op in =, !=, in, notin, exists, !exists."""
-    terms: list[tuple[str, str, set[str]]] = []
-    for raw in _split_selector(selector or ""):
-        match = _SELECTOR_TERM.match(raw)
-        if not match:
-            raise Rejected(f"unable to parse label selector term {raw!r}")
-        key, op, value = match.group("key"), (match.group("op") or "").strip(), match.group("value")
-        if match.group("neg"):
-            terms.append((key, "!exists", set()))
-        elif not op:
-            terms.append((key, "exists", set()))
-        elif op in ("=", "=="):
-            terms.append((key, "=", {value}))
-        elif op == "!=":
-            terms.append((key, "!=", {value}))
-        else:
-            values = {v.strip() for v in value.strip().strip("()").split(",") if v.strip()}
-            terms.append((key, op, values))
-    return terms
-
-
-def _split_selector(selector: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in selector:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    if current.strip():
-        parts.append(current)
-    return [p for p in parts if p.strip()]
-
-
-def matches(terms: list[tuple[str, str, set[str]]], labels: dict[str, str]) -> bool:
-    for key, op, values in terms:
-        present = key in labels
-        value = labels.get(key)
-        if op == "exists" and not present:
-            return False
-        if op == "!exists" and present:
-            return False
-        if op in ("=", "in") and value not in values:
-            return False
-        if op in ("!=", "notin") and present and value in values:
-            return False
-    return True
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -233,7 +177,10 @@ class LocalBackend:
 
     def list(self, label_selector: str, *, limit: int | None = None, offset: int = 0,
              phases: frozenset[str] | None = None) -> Page:
-        terms = parse_selector(label_selector)
+        try:
+            terms = parse_selector(label_selector)
+        except ValueError as err:
+            raise Rejected(str(err)) from None
         if phases is not None and "" in phases:
             phases = frozenset(phases) | {""}
         items, total = self.store.page(lambda labels: matches(terms, labels), phases, max(0, offset), limit)
