@@ -16,6 +16,7 @@ address is refused unless the process has ``allow_internal_requests: true``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -115,6 +117,16 @@ _CLAIMED, _LOST, _LOCAL = object(), object(), object()  # outcomes of Notifier._
 MAX_OUTPUTS_BYTES = 65536  # a successful callback carries a JSON result up to this size
 
 
+_STARTED: "weakref.WeakSet[Notifier]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_started_notifiers() -> None:
+    """Daemon threads outlive atexit: stop the notifiers so they do not poll (and log) during shutdown."""
+    for notifier in list(_STARTED):
+        notifier.stop()
+
+
 class Notifier:
     """Background delivery of subscriber callbacks for one manager."""
 
@@ -143,6 +155,7 @@ class Notifier:
                 self._stop.clear()
                 self._thread = threading.Thread(target=self._run, name="argo-papermill-notifier", daemon=True)
                 self._thread.start()
+                _STARTED.add(self)
 
     def stop(self) -> None:
         self._stop.set()
@@ -156,7 +169,8 @@ class Notifier:
             try:
                 self.run_once()
             except BackendError as exc:
-                LOGGER.warning("callbacks: cannot list jobs with pending callbacks: %s", exc.reason)
+                if not self._stop.is_set():  # an API gone away at shutdown is no news
+                    LOGGER.warning("callbacks: cannot list jobs with pending callbacks: %s", exc.reason)
             except Exception:  # the notifier must survive anything
                 LOGGER.exception("callbacks: unexpected error")
             self._wake.wait(self.settings.poll_interval)
