@@ -484,10 +484,10 @@ class ArgoManager(BaseManager):
         rcfg = self.config.results
         targets = []
         results_dir = annotations.get(contract.ANNOTATION_RESULTS_DIRECTORY)
-        if results_dir and job_id in results_dir:
+        if results_dir and results.owned_by_job(results_dir, job_id):
             targets.append(results_dir)
         nb = annotations.get(contract.ANNOTATION_RESULT_NOTEBOOK)
-        if nb and not (results_dir and results.inside(nb, results_dir)) and job_id in nb:
+        if nb and not (results_dir and results.inside(nb, results_dir)) and results.owned_by_job(nb, job_id):
             targets.append(nb)
         for pod_path in targets:
             try:

@@ -75,6 +75,20 @@ def inside(child_pod_path: str, parent_pod_path: str) -> bool:
     return child == parent or child.startswith(parent.rstrip("/") + "/")
 
 
+def owned_by_job(pod_path: str, job_id: str) -> bool:
+    """True when ``pod_path`` (an annotation, so editable by anyone who may patch the Workflow) is
+    the job's own file or folder: absolute, no ``..`` step, and its last part names the job.
+
+    A plain substring test is not enough: ``/home/jovyan/results/<id>/..`` names the job too.
+    """
+    if not isinstance(pod_path, str) or not job_id or "\x00" in pod_path or not pod_path.startswith("/"):
+        return False
+    if ".." in pod_path.split("/"):
+        return False
+    norm = posixpath.normpath(pod_path)
+    return norm.count("/") >= 2 and job_id in posixpath.basename(norm)
+
+
 def resolve_result_file(value: Any, results_dir: str) -> str:
     """The pod path of a ``result-file`` scrap, refused unless it lies inside ``results_dir``."""
     if not isinstance(value, str) or not value.strip():

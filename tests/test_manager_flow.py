@@ -332,3 +332,27 @@ def test_local_backend_list_entries_are_the_jobs_get_job_shows(tmp_path, home):
     assert {j["identifier"]: j for j in mgr.get_jobs(limit=10)["jobs"]} == one
     assert mgr.get_jobs(status="failed")["jobs"] == [one["failed-job"]]
     assert mgr.get_jobs(status="running")["jobs"] == [one["running-job"]]
+
+
+@pytest.mark.parametrize("edited", ["{d}/..", "{d}/../..", "/home/jovyan/results/x/../{j}/../.."])
+def test_dismiss_never_deletes_outside_the_jobs_own_folder(stack, home, edited):
+    """Someone with workflow patch rights points the results-directory annotation at a parent folder
+    (the path still names the job): dismiss must leave the parent and the other jobs' files alone."""
+    from argo_papermill import contract
+    from argo_papermill.manager import workflow_name
+
+    mgr, fake, ctrl = stack
+    if mgr.config.backend != "kubernetes":
+        pytest.skip("the Argo Server API cannot edit annotations; the Kubernetes backend can")
+    other = run_async(mgr, "file")
+    victim = run_async(mgr, "file")
+    wait_status(mgr, other)
+    wait_status(mgr, victim)
+    results_dir = f"/home/jovyan/results/{victim}"
+    mgr.backend.patch(workflow_name(victim), {"metadata": {"annotations": {
+        contract.ANNOTATION_RESULTS_DIRECTORY: edited.format(d=results_dir, j=victim),
+        contract.ANNOTATION_RESULT_NOTEBOOK: edited.format(d=results_dir, j=victim) + "/../..",
+    }}})
+    assert mgr.delete_job(victim) is True
+    assert (home / "results" / other / "out.csv").exists()
+    assert home.exists() and (home / "results").exists()

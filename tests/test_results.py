@@ -64,3 +64,19 @@ def test_symlink_out_of_the_directory_is_refused(tmp_path):
     assert read_confined(map_path(f"{RESULTS}/ok.txt", {RESULTS: str(d)}), dir_loc) == b"fine"
     with pytest.raises(ForbiddenPath):
         read_confined(map_path(f"{RESULTS}/link", {RESULTS: str(d)}), dir_loc)
+
+
+@pytest.mark.parametrize("path,owned", [
+    ("/home/jovyan/out/2026-01-01/20260101-000000-000000-nb-JOB", True),
+    ("/home/jovyan/out/nb_result_x_JOB.ipynb", True),
+    ("/home/jovyan/out/JOB/..", False),
+    ("/home/jovyan/JOB/../..", False),
+    ("/JOB", False),
+    ("JOB", False),
+    ("/home/jovyan/out", False),
+    ("/home/JOB/shared", False),
+])
+def test_owned_by_job_refuses_parents_even_when_the_path_names_the_job(path, owned):
+    from argo_papermill.results import owned_by_job
+
+    assert owned_by_job(path, "JOB") is owned
