@@ -396,7 +396,7 @@ class ArgoManager(BaseManager):
             return results.result_from_notebook(
                 data, notebook_url=loc.url,
                 results_dir=(wf["metadata"].get("annotations") or {}).get(contract.ANNOTATION_RESULTS_DIRECTORY),
-                path_map=rcfg.path_map, storage_options=rcfg.storage_options)
+                path_map=rcfg.path_map, storage_options=rcfg.storage_options, job_id=job_id)
 
     def get_job_notebook(self, job_id: str) -> bytes:
         """The executed output notebook (ipynb bytes) of a finished job, successful or failed."""

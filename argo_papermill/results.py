@@ -199,12 +199,15 @@ def scrap_value(scrap: Any) -> tuple[str, Any]:
 
 
 def result_from_notebook(notebook_bytes: bytes, *, notebook_url: str, results_dir: str | None,
-                         path_map: dict[str, str], storage_options: dict) -> tuple[str, Any]:
+                         path_map: dict[str, str], storage_options: dict,
+                         job_id: str | None = None) -> tuple[str, Any]:
     """The pygeoapi result of a successful job, by the rules in the module docstring."""
     scraps = read_scraps(notebook_bytes)
     if RESULT_FILE_SCRAP in scraps:
         if not results_dir:
             raise ResultError("the job has no results directory, so its result-file cannot be served")
+        if job_id is not None and not owned_by_job(results_dir, job_id):
+            raise ForbiddenPath("the job's results directory is not its own folder")
         pod_path = resolve_result_file(scraps[RESULT_FILE_SCRAP].data, results_dir)
         file_loc = map_path(pod_path, path_map, storage_options)
         dir_loc = map_path(results_dir, path_map, storage_options)

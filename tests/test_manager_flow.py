@@ -356,3 +356,22 @@ def test_dismiss_never_deletes_outside_the_jobs_own_folder(stack, home, edited):
     assert mgr.delete_job(victim) is True
     assert (home / "results" / other / "out.csv").exists()
     assert home.exists() and (home / "results").exists()
+
+
+def test_result_file_of_a_job_whose_results_annotation_was_pointed_elsewhere_is_refused(stack, home):
+    """A results-directory annotation edited to another job's (or any) folder must not widen what a
+    result-file scrap may read."""
+    from argo_papermill import contract
+    from argo_papermill.manager import workflow_name
+
+    mgr, fake, ctrl = stack
+    if mgr.config.backend != "kubernetes":
+        pytest.skip("the Argo Server API cannot edit annotations; the Kubernetes backend can")
+    other = run_async(mgr, "file")
+    victim = run_async(mgr, "file")
+    wait_status(mgr, other)
+    wait_status(mgr, victim)
+    mgr.backend.patch(workflow_name(victim), {"metadata": {"annotations": {
+        contract.ANNOTATION_RESULTS_DIRECTORY: f"/home/jovyan/results/{victim}/../{other}"}}})
+    with pytest.raises(ResultForbiddenError):
+        mgr.get_job_result(victim)
