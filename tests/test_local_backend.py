@@ -139,3 +139,20 @@ def test_selector_and_merge_patch_helpers():
     assert not matches(terms, {"a": "1", "b": "3", "c": "z", "e": ""})
     assert not matches(terms, {"a": "1", "c": "x", "d": "", "e": ""})
     assert merge_patch({"a": {"b": 1, "c": 2}}, {"a": {"b": None, "d": 3}}) == {"a": {"c": 2, "d": 3}}
+
+
+@pytest.mark.parametrize("field,edit", [
+    ("templates", lambda s: s["templates"][0].update(name="t/../../../../../../../tmp/x") or s.update(
+        entrypoint="t/../../../../../../../tmp/x")),
+    ("volumes", lambda s: s.update(volumes=[{"name": "../../../../../../tmp/v", "emptyDir": {}}])),
+    ("claimName", lambda s: s.update(volumes=[{"name": "v", "persistentVolumeClaim": {
+        "claimName": "../../../../tmp/c"}}])),
+    ("secretName", lambda s: s.update(volumes=[{"name": "v", "secret": {"secretName": "../../etc"}}])),
+])
+def test_names_that_become_folders_must_not_step_out_of_the_data_folder(backend, field, edit):
+    """Template, volume, claim and Secret names end up as folder names under the data folder (pod
+    folders that are rmtree'd, volumes, copied Secrets): '/' or '..' in them would escape it."""
+    w = wf("escape")
+    edit(w["spec"])
+    with pytest.raises(Rejected, match=field):
+        backend.create(w)

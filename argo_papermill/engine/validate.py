@@ -7,6 +7,7 @@ accounts...), or refused with an error naming the field. Nothing is silently ign
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -81,6 +82,17 @@ def _check_spec_body(spec: dict, where: str) -> None:
         _template(template, f"{where}.templates[{template.get('name', '?')}]")
 
 
+_FOLDER_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$")
+
+
+def _folder_name(value: Any, where: str) -> None:
+    """Names the engine turns into folder names (pod folders, volumes, claims, Secrets): no '/' or '..'."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not _FOLDER_NAME.match(value) or ".." in value:
+        raise UnsupportedField(where, "must be a name of letters, digits, '-', '_' and '.' (no '/' or '..')")
+
+
 def _keys(obj: Any, allowed: set[str], where: str) -> None:
     if not isinstance(obj, dict):
         raise UnsupportedField(where, "must be an object")
@@ -91,6 +103,7 @@ def _keys(obj: Any, allowed: set[str], where: str) -> None:
 
 def _template(template: dict, where: str) -> None:
     _keys(template, _TEMPLATE, where)
+    _folder_name(template.get("name"), f"{where}.name")
     kinds = [k for k in ("container", "script", "containerSet", "steps", "dag") if template.get(k)]
     if len(kinds) != 1:
         raise UnsupportedField(where, "must have exactly one of container, script, containerSet, steps, dag")
@@ -128,6 +141,7 @@ def _template(template: dict, where: str) -> None:
         names = {c.get("name") for c in cset.get("containers") or []}
         for c in cset.get("containers") or []:
             cwhere = f"{where}.containerSet.containers[{c.get('name', '?')}]"
+            _folder_name(c.get("name"), f"{cwhere}.name")
             _container(c, cwhere, _CONTAINER)
             for dep in c.get("dependencies") or []:
                 if dep not in names:
@@ -182,6 +196,11 @@ def _container(container: dict, where: str, allowed: set[str]) -> None:
 
 def _volume(volume: dict, where: str) -> None:
     kinds = [key for key in volume if key != "name"]
+    _folder_name(volume.get("name"), f"{where}.name")
+    if isinstance(volume.get("persistentVolumeClaim"), dict):
+        _folder_name(volume["persistentVolumeClaim"].get("claimName"), f"{where}.persistentVolumeClaim.claimName")
+    if isinstance(volume.get("secret"), dict):
+        _folder_name(volume["secret"].get("secretName"), f"{where}.secret.secretName")
     for key in kinds:
         if key not in _VOLUME_TYPES:
             raise UnsupportedField(f"{where}.{key}", "is not a volume type the local engine binds "
