@@ -142,3 +142,12 @@ def test_workflow_template_read_as_stored_and_its_errors(argo):
     argo.clear_faults()
     with pytest.raises(Unavailable):
         backend(f"http://127.0.0.1:{free_port()}").get_workflow_template("t")
+
+
+def test_unreachable_message_leaves_out_credentials_in_the_url():
+    """The message reaches API clients (503) and logs: user info in argo_server.url must not."""
+    port = free_port()
+    with pytest.raises(Unavailable) as e:
+        backend(f"http://argo:s3cretpw@127.0.0.1:{port}").get("x")
+    assert "unreachable" in e.value.reason and f"127.0.0.1:{port}" in e.value.reason
+    assert "s3cretpw" not in e.value.reason and "s3cretpw" not in str(e.value)

@@ -35,6 +35,7 @@ from argo_papermill.backends.base import (
 )
 from argo_papermill.contract import LABEL_ARGO_PHASE
 from argo_papermill.manager_config import ArgoServerSettings
+from argo_papermill.masking import redact_url
 
 LOGGER = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class ArgoServerBackend:
         except BackendError:
             raise
         except requests.RequestException as exc:
-            raise Unavailable(f"Argo Server unreachable at {self.settings.url}: {type(exc).__name__}") from None
+            raise Unavailable(f"Argo Server unreachable at {redact_url(self.settings.url)}: {type(exc).__name__}") from None
         except Exception as exc:  # noqa: BLE001 - hera's exceptions carry the status only in the text
             raise self._translate(exc, verb, resource) from None
 
@@ -284,7 +285,7 @@ class ArgoServerBackend:
             resp = self._session.get(urljoin(self.host, path), params=params, headers=headers, verify=verify,
                                      stream=stream)
         except requests.RequestException as exc:
-            raise Unavailable(f"Argo Server unreachable at {self.settings.url}: {type(exc).__name__}") from None
+            raise Unavailable(f"Argo Server unreachable at {redact_url(self.settings.url)}: {type(exc).__name__}") from None
         if resp.ok:
             return resp
         with resp:
