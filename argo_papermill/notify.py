@@ -121,7 +121,7 @@ _STARTED: "weakref.WeakSet[Notifier]" = weakref.WeakSet()
 
 
 @atexit.register
-def _stop_started_notifiers() -> None:
+def stop_all_notifiers() -> None:
     """Daemon threads outlive atexit: stop the notifiers so they do not poll (and log) during shutdown."""
     for notifier in list(_STARTED):
         notifier.stop()

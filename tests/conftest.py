@@ -26,3 +26,12 @@ def argo_crd_validator():
     from lint_workflow import strict_crd_validator
 
     return strict_crd_validator(path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the callback notifiers of the managers the tests built before pytest prints its summary,
+    so none of them logs about its (by then stopped) fake API server after it."""
+    from argo_papermill.notify import stop_all_notifiers
+
+    stop_all_notifiers()
