@@ -35,3 +35,14 @@ def pytest_sessionfinish(session, exitstatus):
     from argo_papermill.notify import stop_all_notifiers
 
     stop_all_notifiers()
+
+
+@pytest.fixture
+def moto_endpoint():
+    """moto's S3 server on loopback for one test: its URL, ``http://127.0.0.1:<port>``."""
+    server_mod = pytest.importorskip("moto.server")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

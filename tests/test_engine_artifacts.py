@@ -9,7 +9,7 @@ import pytest
 
 from argo_papermill.engine.config import EngineConfig
 from argo_papermill.engine.service import Engine
-from test_serve_e2e import free_port
+from fakes.s3 import s3_client
 from test_serve_e2e_remote import PASSWORD, USER, repo_over_http
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
@@ -62,33 +62,23 @@ def test_git_artifact_with_basic_auth_from_secrets(engine, tmp_path):
         httpd.shutdown()
 
 
-def test_s3_input_and_output_artifacts_through_fsspec(engine):
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    moto.start()
-    try:
-        endpoint = f"127.0.0.1:{port}"
-        s3 = boto3.client("s3", endpoint_url=f"http://{endpoint}", aws_access_key_id="k", aws_secret_access_key="s",
-                          region_name="us-east-1")
-        s3.create_bucket(Bucket="arts")
-        s3.put_object(Bucket="arts", Key="in/data.txt", Body=b"21")
-        _secret(engine, "s3-cred", accesskey="k", secretkey="s")
-        location = {"endpoint": endpoint, "insecure": True, "bucket": "arts",
-                    "accessKeySecret": {"name": "s3-cred", "key": "accesskey"},
-                    "secretKeySecret": {"name": "s3-cred", "key": "secretkey"}}
-        template = {
-            "name": "t",
-            "inputs": {"artifacts": [{"name": "data", "path": "/in/data.txt", "s3": {**location, "key": "in/data.txt"}}]},
-            "outputs": {"artifacts": [{"name": "doubled", "path": "/tmp/out-{{workflow.name}}.txt",
-                                       "s3": {**location, "key": "out/doubled.txt"}}]},
-            "container": {"command": ["sh", "-c", 'echo $(( $(cat /in/data.txt) * 2 )) > /tmp/out-{{workflow.name}}.txt']},
-        }
-        done = _run(engine, "s3-arts", {"entrypoint": "t", "templates": [template]})
-        assert done["status"]["phase"] == "Succeeded", done["status"]
-        assert s3.get_object(Bucket="arts", Key="out/doubled.txt")["Body"].read().strip() == b"42"
-        assert done["status"]["nodes"]["s3-arts"]["outputs"]["artifacts"][0]["name"] == "doubled"
-    finally:
-        moto.stop()
+def test_s3_input_and_output_artifacts_through_fsspec(engine, moto_endpoint):
+    endpoint = moto_endpoint.removeprefix("http://")
+    s3 = s3_client(moto_endpoint)
+    s3.create_bucket(Bucket="arts")
+    s3.put_object(Bucket="arts", Key="in/data.txt", Body=b"21")
+    _secret(engine, "s3-cred", accesskey="k", secretkey="s")
+    location = {"endpoint": endpoint, "insecure": True, "bucket": "arts",
+                "accessKeySecret": {"name": "s3-cred", "key": "accesskey"},
+                "secretKeySecret": {"name": "s3-cred", "key": "secretkey"}}
+    template = {
+        "name": "t",
+        "inputs": {"artifacts": [{"name": "data", "path": "/in/data.txt", "s3": {**location, "key": "in/data.txt"}}]},
+        "outputs": {"artifacts": [{"name": "doubled", "path": "/tmp/out-{{workflow.name}}.txt",
+                                   "s3": {**location, "key": "out/doubled.txt"}}]},
+        "container": {"command": ["sh", "-c", 'echo $(( $(cat /in/data.txt) * 2 )) > /tmp/out-{{workflow.name}}.txt']},
+    }
+    done = _run(engine, "s3-arts", {"entrypoint": "t", "templates": [template]})
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert s3.get_object(Bucket="arts", Key="out/doubled.txt")["Body"].read().strip() == b"42"
+    assert done["status"]["nodes"]["s3-arts"]["outputs"]["artifacts"][0]["name"] == "doubled"

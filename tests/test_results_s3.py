@@ -9,25 +9,17 @@ import pytest
 from fakes.controller import FakeController
 from fakes.fixtures import NAMESPACE, free_port, home, kube, manager_def  # noqa: F401 - fixtures
 from fakes.notebooks import shared_runner
+from fakes.s3 import s3_client
 from pygeoapi.util import RequestedProcessExecutionMode
 
 from argo_papermill.manager import ArgoManager, ResultForbiddenError
 
 
 @pytest.fixture
-def s3():
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="k", aws_secret_access_key="s",
-                          region_name="us-east-1")
+def s3(moto_endpoint):
+    client = s3_client(moto_endpoint)
     client.create_bucket(Bucket="results")
-    yield client, endpoint
-    server.stop()
+    return client, moto_endpoint
 
 
 class UploadingRunner:

@@ -20,6 +20,7 @@ import pytest
 
 from argo_papermill.commands.serve import build_config
 from argo_papermill.engine.pod import fuse_problem
+from fakes.s3 import s3_client
 from test_serve_e2e import NOTEBOOKS, Server, free_port, make_home
 
 pytestmark = [
@@ -156,45 +157,35 @@ def test_git_checkout_over_http_basic_auth_at_revision(tmp_path):
 
 @pytest.mark.needs_fuse
 @pytest.mark.skipif(fuse_problem() is not None, reason=str(fuse_problem()))
-def test_s3_mount_reads_notebook_from_bucket_and_results_come_back_through_fsspec(tmp_path):
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    moto_port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port)
-    moto.start()
-    endpoint = f"http://127.0.0.1:{moto_port}"
+def test_s3_mount_reads_notebook_from_bucket_and_results_come_back_through_fsspec(tmp_path, moto_endpoint):
+    endpoint = moto_endpoint
+    s3 = s3_client(endpoint, "AKIAE2E", "e2e-secret")
+    s3.create_bucket(Bucket="e2e-bucket")
+    s3.put_object(Bucket="e2e-bucket", Key="notebooks/hello.ipynb", Body=(NOTEBOOKS / "hello.ipynb").read_bytes())
+    home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    secrets = tmp_path / "secrets"
+    _secrets(secrets, "s3-cred", "AKIAE2E", "e2e-secret")
+    port = free_port()
+    config = build_config("127.0.0.1", port, str(data), str(home))
+    manager = config["server"]["manager"]
+    manager["local"]["secrets_dir"] = str(secrets)
+    manager["results"] = {"path_map": {"/home/jovyan/s3": "s3://e2e-bucket", "/home/jovyan": str(home)},
+                          "storage_options": {"endpoint_url": endpoint, "key": "AKIAE2E", "secret": "e2e-secret"}}
+    processor = config["resources"]["execute-notebook"]["processor"]
+    processor["s3"] = {"bucket_name": "e2e-bucket", "secret_name": "s3-cred", "s3_url": endpoint,
+                       "path_style": True}
+    processor["output_directory"] = "/home/jovyan/s3/job-output"
+    srv = Server(home, data, port=port, config=config).start()
     try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="AKIAE2E", aws_secret_access_key="e2e-secret",
-                          region_name="us-east-1")
-        s3.create_bucket(Bucket="e2e-bucket")
-        s3.put_object(Bucket="e2e-bucket", Key="notebooks/hello.ipynb", Body=(NOTEBOOKS / "hello.ipynb").read_bytes())
-        home, data = tmp_path / "home", tmp_path / "data"
-        home.mkdir()
-        secrets = tmp_path / "secrets"
-        _secrets(secrets, "s3-cred", "AKIAE2E", "e2e-secret")
-        port = free_port()
-        config = build_config("127.0.0.1", port, str(data), str(home))
-        manager = config["server"]["manager"]
-        manager["local"]["secrets_dir"] = str(secrets)
-        manager["results"] = {"path_map": {"/home/jovyan/s3": "s3://e2e-bucket", "/home/jovyan": str(home)},
-                              "storage_options": {"endpoint_url": endpoint, "key": "AKIAE2E", "secret": "e2e-secret"}}
-        processor = config["resources"]["execute-notebook"]["processor"]
-        processor["s3"] = {"bucket_name": "e2e-bucket", "secret_name": "s3-cred", "s3_url": endpoint,
-                           "path_style": True}
-        processor["output_directory"] = "/home/jovyan/s3/job-output"
-        srv = Server(home, data, port=port, config=config).start()
-        try:
-            job_id = srv.submit("s3/notebooks/hello.ipynb", parameters_json={"name": "bucket"})
-            job = srv.wait(job_id)
-            assert job["status"] == "successful", (job, list((data / "logs").rglob("*.log")) and [
-                p.read_text()[-500:] for p in (data / "logs").rglob("*.log")])
-            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="e2e-bucket", Prefix="job-output/")["Contents"]]
-            assert any(k.endswith("hello_result.ipynb") and job_id in k for k in keys), keys
-            status, _, body = srv.results(job_id)
-            assert status == 200 and b"Hello, bucket!" in body
-            assert not (home / "job-output").exists()  # written to the bucket, not to the home folder
-        finally:
-            srv.kill()
+        job_id = srv.submit("s3/notebooks/hello.ipynb", parameters_json={"name": "bucket"})
+        job = srv.wait(job_id)
+        assert job["status"] == "successful", (job, list((data / "logs").rglob("*.log")) and [
+            p.read_text()[-500:] for p in (data / "logs").rglob("*.log")])
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="e2e-bucket", Prefix="job-output/")["Contents"]]
+        assert any(k.endswith("hello_result.ipynb") and job_id in k for k in keys), keys
+        status, _, body = srv.results(job_id)
+        assert status == 200 and b"Hello, bucket!" in body
+        assert not (home / "job-output").exists()  # written to the bucket, not to the home folder
     finally:
-        moto.stop()
+        srv.kill()

@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from fakes.s3 import s3_client
 from test_translate_run_papermill import Pod, _notebook
 from argo_papermill import NotebookProcessor
 
@@ -28,18 +29,10 @@ pytestmark = [
 
 
 @pytest.fixture()
-def moto_s3():
-    server_mod = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=url, aws_access_key_id="ak", aws_secret_access_key="sk",
-                          region_name="us-east-1")
+def moto_s3(moto_endpoint):
+    client = s3_client(moto_endpoint, "ak", "sk")
     client.create_bucket(Bucket="user-bucket")
-    yield url, client
-    server.stop()
+    return moto_endpoint, client
 
 
 def test_s3_mount_serves_papermill_and_ends_by_itself(tmp_path: Path, moto_s3) -> None:
