@@ -11,7 +11,7 @@ outputs). Measured in the same run, with the real ``kubernetes`` client:
   here, then a GET of the page's 10 workflows;
 * ``watch``: ``list_cache: watch`` (the default): the metadata index fed by a watch, then the 10 GETs.
 
-Run: ``/work/venv/bin/python bench/bench_jobs_list.py [--sizes 1000,5000,10000] [--repeats 15]``.
+Run: ``.venv/bin/python bench/bench_jobs_list.py [--sizes 1000,5000,10000] [--repeats 15]``.
 Prints medians per size and the ratio baseline / ours. Target: >= 20x at 10,000, and flat for ``watch``.
 """
 

@@ -11,7 +11,7 @@ reports medians (and the minimum, the run least disturbed by other load) and the
 - report: one ``ProgressReporter.cell_completed`` (temp file + rename) on its own, in microseconds
   (the first write of a run also creates the directory).
 
-Usage: /work/venv/bin/python bench/bench_progress_engine.py [--cells 40] [--runs 9]
+Usage: .venv/bin/python bench/bench_progress_engine.py [--cells 40] [--runs 9]
 """
 
 from __future__ import annotations
