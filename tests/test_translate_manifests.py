@@ -246,7 +246,9 @@ def test_default_manifest_follows_the_contract() -> None:
     assert env["HOME"] == "/home/jovyan" and env["JOB_NAME"] == "{{workflow.name}}"
     assert {"JUPYTER_IMAGE", "RESULTS_DIRECTORY"} <= set(env)
     assert papermill["workingDir"] == "/home/jovyan"
-    assert _containers(manifest)["main"]["dependencies"] == ["papermill"]
+    # main depends on no step (issue 10, point 4): it used to depend on papermill, which made a failed
+    # papermill turn main into an Error node (exit 64) that Argo named in the Pod's and Workflow's message
+    assert "dependencies" not in _containers(manifest)["main"]
     args = {p["name"]: p["value"] for p in spec["arguments"]["parameters"]}
     assert args["notebook"] == "/home/jovyan/nb/hello.ipynb" and args["cwd"] == "/home/jovyan/nb"
     assert args["kernel"] == "python3" and args["parameters"] == ""

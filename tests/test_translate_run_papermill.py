@@ -70,7 +70,9 @@ class Pod:
         env.update({e["name"]: self.substitute(e["value"]) for e in c.get("env", []) if "value" in e})
         env.update(extra_env or {})
         cwd = self.substitute(c.get("workingDir", str(self.tmp)))
-        return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        # as Argo's emissary runs every container's command: with umask 0 (emissary.go, v3.6 to v4.x)
+        return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=lambda: os.umask(0))
 
 
 def _pod(tmp_path: Path, config: dict, inputs: dict) -> Pod:
@@ -358,3 +360,18 @@ def test_a_process_left_holding_papermills_stderr_does_not_hang_the_step(tmp_pat
     finally:
         if pid_file.exists():
             os.kill(int(pid_file.read_text()), 15)
+
+
+def test_results_are_not_world_writable_although_the_emissary_sets_umask_0(tmp_path: Path) -> None:
+    """Issue 10, point 5: the step script sets umask 022, so folders are 0755 and files 0644."""
+    pod = _pod(tmp_path, {}, {"notebook": "/home/jovyan/u.ipynb", "result_data_directory": "data"})
+    _notebook(pod.home / "u.ipynb", "open('/dev/null').close()")
+    proc = pod.run("papermill", extra_env={"ARGO_PROGRESS_FILE": str(tmp_path / "progress")})
+    assert proc.returncode == 0, proc.stderr
+    ann = pod.manifest["metadata"]["annotations"]
+    results = pod.local(ann["pygeoapi.io/results-directory"])
+    notebook = pod.local(ann["pygeoapi.io/result-notebook"])
+    for folder in (results, results.parent, pod.home / "data", pod.workspace / "outputs"):
+        assert folder.stat().st_mode & 0o777 == 0o755, folder
+    for path in (notebook, pod.workspace / "outputs" / "result.ipynb", pod.workspace / "papermill-done"):
+        assert path.stat().st_mode & 0o777 == 0o644, path

@@ -353,11 +353,14 @@ def notebook_template(
         if config.s3 is not None:
             _s3_container(config)
         _papermill_container(config, mounts, resources or {}, extra_secrets)
+        # main depends on nothing: with ``dependencies: [papermill]`` a failed papermill made main's emissary
+        # exit 64 ("dependency ... exited with non-zero code"), an Error node that Argo (which sorts container
+        # statuses by name) then named in the Pod node's and the Workflow's message. The wait container
+        # waits for every container of the pod before it reads the outputs anyway (emissary isComplete).
         ContainerNode(
             name=CONTAINER_MAIN,
             image=param(p.P_IMAGE),
             command=list(MAIN_COMMAND),
-            dependencies=[CONTAINER_PAPERMILL],
         )
     return template
 

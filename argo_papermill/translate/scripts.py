@@ -73,6 +73,11 @@ END {
 """
 assert "'" not in STDERR_ERROR_AWK.replace("\n", "")  # it is single-quoted in the sh script
 
+# Every step script starts with this. Argo's emissary (the process that runs each container's command)
+# calls umask(0) (``emissary.go``, v3.6 to v4.x), so without it the results folders would be created
+# 0777 and the notebooks 0666: writable by anyone who shares the home volume.
+UMASK: Final = "umask 022"
+
 # papermill step. Positional arguments (all always present, "" = not set):
 #   $1 notebook (relative: under $HOME)  $2 output notebook ("" = <results>/<notebook stem>_result.ipynb)
 #   $3 cwd ("" = the notebook's folder)  $4 kernel ("" = the notebook's)  $5 parameters, base64 YAML
@@ -91,6 +96,8 @@ assert "'" not in STDERR_ERROR_AWK.replace("\n", "")  # it is single-quoted in t
 # after a signal (exit code >= 128, e.g. OOMKilled: papermill printed no traceback of its own, and the
 # tail holds only the notebook's log output).
 PAPERMILL_SCRIPT: Final = f"""set -u
+{UMASK}
+{UMASK}
 trap ': > {PAPERMILL_DONE_MARKER}' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
@@ -145,6 +152,8 @@ exit $rc
 # papermill never runs (Argo skips a container whose dependency failed), so this step writes the
 # done marker itself; otherwise s3-mount would wait for ever.
 GIT_SCRIPT: Final = f"""set -u
+{UMASK}
+{UMASK}
 url=$1; rev=$2
 fail() {{ echo "git-checkout: $1" >&2; : > {PAPERMILL_DONE_MARKER}; exit 1; }}
 helper='!f() {{ test -n "${{GIT_USERNAME:-}}" && echo "username=$GIT_USERNAME"; test -n "${{GIT_PASSWORD:-}}" && echo "password=$GIT_PASSWORD"; }}; f'
@@ -166,6 +175,8 @@ git -C "{GIT_CHECKOUT_DIR}" log -1 --format='git-checkout: at %H %s'
 # a containerSet is a main container), so it waits for papermill's done marker, unmounts and exits 0
 # by itself; if s3fs ends first it writes the failed marker and exits 1.
 S3_SCRIPT: Final = f"""set -u
+{UMASK}
+{UMASK}
 bucket=$1; mnt=$2; opts=$3; wait_s=$4
 mkdir -p -- "$mnt"
 mounted() {{
