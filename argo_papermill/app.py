@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 LOGGER = logging.getLogger(__name__)
@@ -27,6 +28,27 @@ IPYNB_MIMETYPE = "application/x-ipynb+json"
 HTML_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; "
                                            "img-src data:; font-src data:",
                 "X-Content-Type-Options": "nosniff"}
+# GET /jobs/{id}/results serves what a job wrote (a result-file, a display scrap) on the API's origin: every
+# answer says nosniff, and anything a browser would run (HTML, SVG, XML, script) is an opaque, script-less
+# sandbox that can load nothing, as the rendered notebook is. pygeoapi's own HTML result page is plain HTML.
+RESULT_SANDBOX_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+PASSIVE_RESULT_TYPES = ("application/json", "text/plain", "text/csv", "application/octet-stream",
+                        "application/x-ipynb+json", "application/pdf", "application/zip", "application/gzip")
+
+
+def is_passive(mimetype: str) -> bool:
+    """Whether a browser shows ``mimetype`` without running anything in it (images other than SVG, CSV ...)."""
+    mimetype = (mimetype or "").split(";")[0].strip().lower()
+    if mimetype.startswith("image/"):
+        return mimetype != "image/svg+xml"
+    return mimetype in PASSIVE_RESULT_TYPES or mimetype.startswith(("audio/", "video/"))
+
+
+def harden_result_response(response) -> None:
+    """Headers of a ``/jobs/{id}/results`` answer: nosniff always, the sandbox for active content."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if not is_passive(response.mimetype):
+        response.headers["Content-Security-Policy"] = RESULT_SANDBOX_CSP
 
 
 def notebook_html(notebook: bytes) -> str:
@@ -94,6 +116,13 @@ def register(app, api) -> None:
         prefix = ""
 
     manager = getattr(api, "manager", None)
+    results_route = re.compile(rf"^{re.escape(prefix)}/jobs/[^/]+/results/?$")
+
+    @app.after_request
+    def _result_headers(response):
+        if request.method in ("GET", "HEAD") and results_route.match(request.path):
+            harden_result_response(response)
+        return response
 
     @app.route(f"{prefix}/jobs/<job_id>/logs", methods=["GET"])
     def job_logs(job_id: str):

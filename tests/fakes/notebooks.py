@@ -36,6 +36,13 @@ elif scenario == "many":
     sb.glue("label", "some text", encoder="text")
 elif scenario == "none":
     pass
+elif scenario == "html-display":
+    from IPython.display import HTML
+    sb.glue("page", HTML("<script>fetch('/jobs')</script><p>report</p>"), encoder="display")
+elif scenario == "svg-display":
+    from IPython.display import SVG
+    sb.glue("plot", SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/jobs")</script></svg>'),
+            encoder="display")
 elif scenario == "fail":
     1 / 0
 elif scenario == "escape-dotdot":

@@ -16,7 +16,7 @@ from argo_papermill import contract
 from argo_papermill.errors import InvalidInputError
 
 SCENARIOS = ("json", "text", "file", "image", "many", "none", "fail", "escape-dotdot", "escape-abs",
-             "escape-symlink", "hold", "reject")
+             "escape-symlink", "hold", "reject", "html-display", "svg-display")
 RESULTS_ROOT = "/home/jovyan/results"
 
 PROCESS_METADATA = {
