@@ -61,5 +61,28 @@ class ResultForbiddenError(ClientVisibleError):
     ogc_exception_code = "Forbidden"
 
 
+class ResultNotFoundError(ClientVisibleError):
+    """The job's result notebook or result-file is not there (or is not a regular file): 404.
+
+    Not pygeoapi's ``JobResultNotFoundError``: pygeoapi 0.24 maps that one to 500 on ``/results``."""
+
+    http_status_code = 404
+    ogc_exception_code = "NoSuchResult"
+
+
+class ResultTooLargeError(ClientVisibleError):
+    """A result larger than ``results.max_bytes``: refused before it is read (422, the limit named)."""
+
+    http_status_code = 422
+    ogc_exception_code = "ResultTooLarge"
+
+
+class ResultInvalidError(ClientVisibleError):
+    """The job left a result that can never be served (invalid JSON, unknown scrap encoder): 422, permanent."""
+
+    http_status_code = 422
+    ogc_exception_code = "InvalidResult"
+
+
 class ConfigurationError(ValueError):
     """A configuration key is unknown or has a bad value; raised at start-up."""

@@ -41,6 +41,9 @@ from argo_papermill.errors import (  # SyncTimeoutError, ResultForbiddenError: a
     BackendUnavailableError,
     InvalidInputError,
     ResultForbiddenError,
+    ResultInvalidError,
+    ResultNotFoundError,
+    ResultTooLargeError,
     SubmissionRejectedError,
     SyncTimeoutError,
 )
@@ -381,7 +384,8 @@ class ArgoManager(BaseManager):
             return local
         return self._job(self._read(job_id))
 
-    def get_job_result(self, job_id: str) -> tuple[str, Any]:
+    def get_job_result(self, job_id: str, max_bytes: int | None = None) -> tuple[str, Any]:
+        """(mimetype, result); ``max_bytes`` lowers ``results.max_bytes`` for the result-file (callbacks)."""
         from argo_papermill import results
 
         with self._local_lock:
@@ -396,7 +400,8 @@ class ArgoManager(BaseManager):
             return results.result_from_notebook(
                 data, notebook_url=loc.url,
                 results_dir=(wf["metadata"].get("annotations") or {}).get(contract.ANNOTATION_RESULTS_DIRECTORY),
-                path_map=rcfg.path_map, storage_options=rcfg.storage_options, job_id=job_id)
+                path_map=rcfg.path_map, storage_options=rcfg.storage_options, job_id=job_id,
+                max_bytes=min(max_bytes or rcfg.max_bytes, rcfg.max_bytes))
 
     def get_job_notebook(self, job_id: str) -> bytes:
         """The executed output notebook (ipynb bytes) of a finished job, successful or failed."""
@@ -412,25 +417,30 @@ class ArgoManager(BaseManager):
         wf = self._read(job_id)
         job = self._job(wf)
         if job["status"] not in statuses:
-            raise JobResultNotFoundError(f"job {job_id} is {job['status']}: no result")
+            raise JobResultNotFoundError(f"job {job_id} is {job['status']}: no result")  # pygeoapi checks first
         nb_path = (wf["metadata"].get("annotations") or {}).get(contract.ANNOTATION_RESULT_NOTEBOOK)
         if not nb_path:
-            raise JobResultNotFoundError(f"job {job_id} records no result notebook")
+            raise ResultNotFoundError(f"job {job_id} records no result notebook")
         rcfg = self.config.results
         loc = results.map_path(nb_path, rcfg.path_map, rcfg.storage_options)
-        return wf, loc, results.read_bytes(loc)
+        return wf, loc, results.read_bytes(loc, rcfg.max_bytes)
 
     @contextlib.contextmanager
     def _result_errors(self, job_id: str) -> Iterator[None]:
-        """Result reading errors as client errors: 403 outside the results directory, 404 missing, else 503."""
+        """Result reading errors as client errors: 403 outside the results directory, 404 missing or not a
+        regular file, 422 too large or never servable (permanent, so not a 503), else 503."""
         from argo_papermill import results
 
         try:
             yield
         except results.ForbiddenPath as exc:
             raise ResultForbiddenError(exc.reason) from None
+        except results.ResultTooLarge as exc:
+            raise ResultTooLargeError(exc.reason) from None
+        except results.ResultUnreadable as exc:
+            raise ResultInvalidError(exc.reason) from None
         except results.ResultError as exc:
-            raise JobResultNotFoundError(exc.reason) from None
+            raise ResultNotFoundError(f"job {job_id}: {exc.reason}") from None
         except (OSError, ValueError) as exc:
             raise BackendUnavailableError(f"cannot read the result of job {job_id}: {type(exc).__name__}") \
                 from None

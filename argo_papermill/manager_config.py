@@ -56,6 +56,8 @@ class ResultsSettings(_Strict):
     path_map: dict[str, str] = Field(default_factory=dict)
     storage_options: dict[str, Any] = Field(default_factory=dict)
     delete_on_dismiss: bool = True
+    # the largest result notebook or result-file the server reads (into memory) to answer a request
+    max_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
 
 class CallbackSettings(_Strict):

@@ -295,7 +295,8 @@ class Notifier:
         body = payload(job, state)
         if state == "successful" and self._result_fn is not None:
             try:
-                mimetype, outputs = self._result_fn(job["identifier"])
+                # the cap goes into the read: a large result-file is refused before it is read
+                mimetype, outputs = self._result_fn(job["identifier"], max_bytes=MAX_OUTPUTS_BYTES)
                 if mimetype == "application/json" and len(json.dumps(outputs)) <= MAX_OUTPUTS_BYTES:
                     body["outputs"] = outputs
             except Exception:  # noqa: BLE001 - the callback names the job; results stay at /results

@@ -17,10 +17,13 @@ import base64
 import mimetypes
 import os
 import posixpath
+import stat
 from dataclasses import dataclass
 from typing import Any
 
 RESULT_FILE_SCRAP = "result-file"
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # results.max_bytes
+_CHUNK = 1024 * 1024
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp")
 
 
@@ -34,6 +37,15 @@ class ResultError(Exception):
 
 class ForbiddenPath(ResultError):
     """A ``result-file`` outside the job's own results directory."""
+
+
+class ResultTooLarge(ResultError):
+    """A result notebook or file larger than ``results.max_bytes``: never read into memory."""
+
+
+class ResultUnreadable(ResultError):
+    """The job left a result that can never be served (invalid JSON, a corrupt notebook, an unknown scrap
+    encoder): a permanent fault of the job, not of the server."""
 
 
 @dataclass(frozen=True)
@@ -110,16 +122,60 @@ def _fs(loc: Location):
     return fs, path
 
 
-def read_bytes(loc: Location) -> bytes:
+def _too_large(size: int, max_bytes: int) -> ResultTooLarge:
+    return ResultTooLarge(f"the result is larger ({size} bytes) than this server serves "
+                          f"(results.max_bytes = {max_bytes} bytes); read it where the job wrote it")
+
+
+def _read_local(path: str, max_bytes: int) -> bytes:
+    """A regular local file, at most ``max_bytes``: opened without blocking (a named pipe or a device would
+    hang the reading thread for ever), checked on the open descriptor, read in chunks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise ResultError("the result is not there (any more)") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ResultError("the result is not a regular file")
+        if info.st_size > max_bytes:
+            raise _too_large(info.st_size, max_bytes)
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, _CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > max_bytes:  # grew while read
+                raise _too_large(total, max_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_bytes(loc: Location, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes at ``loc``, a regular file of at most ``max_bytes`` (else ``ResultTooLarge``); a missing
+    file, a folder or anything else: ``ResultError`` whose reason names no server-side path."""
+    if loc.is_local:
+        return _read_local(loc.local_path, max_bytes)
     fs, path = _fs(loc)
     try:
+        info = fs.info(path)
+        if info.get("type") != "file":
+            raise ResultError("the result is not a regular file")
+        if int(info.get("size") or 0) > max_bytes:
+            raise _too_large(int(info["size"]), max_bytes)
         with fs.open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise ResultError(f"result not found at {loc.url}") from None
+            data = fh.read(max_bytes + 1)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ResultError("the result is not there (any more)") from None
+    if len(data) > max_bytes:
+        raise _too_large(len(data), max_bytes)
+    return data
 
 
-def read_confined(file_loc: Location, dir_loc: Location) -> bytes:
+def read_confined(file_loc: Location, dir_loc: Location, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """Read a file that must stay inside a directory also after symlinks are resolved (local files)."""
     if file_loc.is_local:
         real_dir = os.path.realpath(dir_loc.local_path)
@@ -127,11 +183,12 @@ def read_confined(file_loc: Location, dir_loc: Location) -> bytes:
         if os.path.commonpath([real_dir, real_file]) != real_dir or real_file == real_dir:
             raise ForbiddenPath("result-file points outside the job's results directory")
         try:
-            with open(real_file, "rb") as fh:
-                return fh.read()
-        except (FileNotFoundError, IsADirectoryError):
-            raise ResultError("the result-file named by the notebook does not exist") from None
-    return read_bytes(file_loc)
+            return _read_local(real_file, max_bytes)
+        except ResultTooLarge:
+            raise
+        except ResultError as exc:
+            raise ResultError(f"the result-file named by the notebook: {exc.reason}") from None
+    return read_bytes(file_loc, max_bytes)
 
 
 def delete_tree(loc: Location) -> bool:
@@ -152,8 +209,20 @@ def read_scraps(notebook_bytes: bytes) -> dict[str, Any]:
     import nbformat
     import scrapbook
 
-    node = nbformat.reads(notebook_bytes.decode("utf-8"), as_version=4)
-    return dict(scrapbook.models.Notebook(node).scraps)
+    try:
+        node = nbformat.reads(notebook_bytes.decode("utf-8"), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - whatever the job wrote: not a notebook
+        raise ResultUnreadable(f"the job's output notebook is not a valid notebook ({type(exc).__name__})") \
+            from None
+    try:
+        return dict(scrapbook.models.Notebook(node).scraps)
+    except Exception as exc:  # noqa: BLE001 - e.g. a scrap glued with an encoder this server does not know
+        raise ResultUnreadable(f"the job's scraps cannot be read: {_short(exc)}") from None
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _jsonable(value: Any) -> Any:
@@ -200,7 +269,7 @@ def scrap_value(scrap: Any) -> tuple[str, Any]:
 
 def result_from_notebook(notebook_bytes: bytes, *, notebook_url: str, results_dir: str | None,
                          path_map: dict[str, str], storage_options: dict,
-                         job_id: str | None = None) -> tuple[str, Any]:
+                         job_id: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, Any]:
     """The pygeoapi result of a successful job, by the rules in the module docstring."""
     scraps = read_scraps(notebook_bytes)
     if RESULT_FILE_SCRAP in scraps:
@@ -211,12 +280,16 @@ def result_from_notebook(notebook_bytes: bytes, *, notebook_url: str, results_di
         pod_path = resolve_result_file(scraps[RESULT_FILE_SCRAP].data, results_dir)
         file_loc = map_path(pod_path, path_map, storage_options)
         dir_loc = map_path(results_dir, path_map, storage_options)
-        data = read_confined(file_loc, dir_loc)
+        data = read_confined(file_loc, dir_loc, max_bytes)
         mimetype = mimetypes.guess_type(pod_path)[0] or "application/octet-stream"
         if mimetype == "application/json":
             import json
 
-            return mimetype, json.loads(data)
+            try:
+                return mimetype, json.loads(data)
+            except (ValueError, RecursionError):
+                raise ResultUnreadable(f"result-file {posixpath.basename(pod_path)!r} is not valid JSON") \
+                    from None
         return mimetype, data
     if len(scraps) == 1:
         return scrap_value(next(iter(scraps.values())))

@@ -35,7 +35,7 @@ def env(tmp_path_factory):
     manager = {"name": "argo_papermill.ArgoManager", "backend": "kubernetes", "namespace": NAMESPACE,
                "connection": "argo", "output_dir": str(tmp / "out"),
                "kubernetes": {"server": kube_url, "token": TOKEN},
-               "results": {"path_map": {"/home/jovyan": str(home)}},
+               "results": {"path_map": {"/home/jovyan": str(home)}, "max_bytes": MAX_RESULT_BYTES},
                "sync_timeout": 60, "sync_poll_interval": 0.1, "request_timeout": 3,
                "callbacks": {"timeout": 2, "retries": 0, "backoff": 0.1, "backoff_max": 0.5, "poll_interval": 0.2}}
     proc, url = start_server(tmp, manager)
@@ -108,3 +108,99 @@ def test_plain_results_say_nosniff(env):
     r = results(env, job_id)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
     assert r.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+# ---------------------------------------------------------------- 2. a FIFO does not hang the server
+def test_fifo_result_file_is_refused_without_blocking(env):
+    job_id = finished(env, "file")
+    target = retarget(env, job_id, "pipe.csv")
+    os.mkfifo(target)
+    rs = [results(env, job_id) for _ in range(12)]  # more than the server's 2 workers x 4 threads
+    for r in rs:
+        assert r.status_code == 404 and "not a regular file" in r.json()["description"], r.text
+    assert requests.get(f"{env['url']}/jobs?f=json", timeout=HANG).status_code == 200
+
+
+def test_fifo_result_notebook_is_refused_without_blocking(env):
+    job_id = finished(env, "json")
+    nb = env["home"] / "results" / job_id / "result.ipynb"
+    nb.unlink()
+    os.mkfifo(nb)
+    for route in ("results", "notebook", "notebook?f=html"):
+        r = requests.get(f"{env['url']}/jobs/{job_id}/{route}", timeout=HANG)
+        assert r.status_code == 404 and "not a regular file" in r.json()["description"], (route, r.text)
+
+
+# ---------------------------------------------------------------- 3. a size limit on result reads
+def test_result_file_over_the_limit_is_refused(env):
+    job_id = finished(env, "file")
+    target = retarget(env, job_id, "big.csv")
+    with open(target, "wb") as fh:  # sparse: costs no disk
+        fh.truncate(MAX_RESULT_BYTES + 1)
+    r = results(env, job_id)
+    assert r.status_code == 422, r.text
+    doc = r.json()
+    assert doc["code"] == "ResultTooLarge" and str(MAX_RESULT_BYTES) in doc["description"]
+    with open(target, "wb") as fh:
+        fh.truncate(MAX_RESULT_BYTES)  # at the limit: served
+    r = results(env, job_id)
+    assert r.status_code == 200 and len(r.content) == MAX_RESULT_BYTES
+
+
+def test_result_notebook_over_the_limit_is_refused(env):
+    job_id = finished(env, "json")
+    nb = env["home"] / "results" / job_id / "result.ipynb"
+    with open(nb, "ab") as fh:
+        fh.truncate(MAX_RESULT_BYTES + 10)
+    for route in ("results", "notebook"):
+        r = requests.get(f"{env['url']}/jobs/{job_id}/{route}", timeout=HANG)
+        assert r.status_code == 422 and r.json()["code"] == "ResultTooLarge", (route, r.text)
+
+
+# ---------------------------------------------------------------- 4. missing or unreadable results: 404 / 422
+def test_missing_result_file_or_folder_is_404(env):
+    job_id = finished(env, "file")
+    (env["home"] / "results" / job_id / "out.csv").unlink()
+    r = results(env, job_id)
+    assert r.status_code == 404 and "Traceback" not in r.text, r.text
+    (env["home"] / "results" / job_id / "out.csv").mkdir()
+    r = results(env, job_id)
+    assert r.status_code == 404, r.text
+
+
+def test_missing_result_notebook_is_404_without_server_paths(env):
+    job_id = finished(env, "json")
+    folder = env["home"] / "results" / job_id
+    (folder / "result.ipynb").unlink()
+    for route in ("results", "notebook", "notebook?f=html"):
+        r = requests.get(f"{env['url']}/jobs/{job_id}/{route}", timeout=HANG)
+        assert r.status_code == 404, (route, r.text)
+        assert str(env["home"]) not in r.text and "/home/jovyan" not in r.text, r.text
+    (folder / "result.ipynb").mkdir()
+    for route in ("results", "notebook"):
+        assert requests.get(f"{env['url']}/jobs/{job_id}/{route}", timeout=HANG).status_code == 404
+
+
+def test_invalid_json_result_file_is_a_permanent_422(env):
+    job_id = finished(env, "file")
+    retarget(env, job_id, "data.json").write_text('{"a": ')
+    r = results(env, job_id, "?f=json")
+    assert r.status_code == 422 and "data.json" in r.json()["description"], r.text
+
+
+def test_unknown_scrap_encoder_is_a_permanent_422(env):
+    job_id = finished(env, "json")
+    nb = env["home"] / "results" / job_id / "result.ipynb"
+    doc = json.loads(nb.read_text())
+    text = json.dumps(doc).replace('"encoder": "json"', '"encoder": "no-such-encoder"')
+    assert "no-such-encoder" in text
+    nb.write_text(text)
+    r = results(env, job_id, "?f=json")
+    assert r.status_code == 422 and "no-such-encoder" in r.json()["description"], r.text
+
+
+def test_corrupt_result_notebook_is_a_permanent_422(env):
+    job_id = finished(env, "json")
+    (env["home"] / "results" / job_id / "result.ipynb").write_bytes(b"\xff\xfe not a notebook")
+    r = results(env, job_id, "?f=json")
+    assert r.status_code == 422, r.text
