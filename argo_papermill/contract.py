@@ -42,6 +42,11 @@ CONTAINER_GIT: Final = "git-checkout"
 CONTAINER_S3: Final = "s3-mount"
 CONTAINER_PAPERMILL: Final = "papermill"
 CONTAINER_MAIN: Final = "main"  # Argo saves containerSet outputs through the container named main
+# Argo's own containers in a workflow pod, not steps: init and wait, and from v4.1 (opt-in init-less pods,
+# absent in v4.0.5) supervisor in place of init (workflow/common/common.go)
+ARGO_CONTAINERS: Final = frozenset({"init", "wait", "supervisor"})
+# The container whose log a person wants first: the pod's kubectl.kubernetes.io/default-container
+ANNOTATION_DEFAULT_CONTAINER: Final = "kubectl.kubernetes.io/default-container"
 
 # The shared workspace volume of the pod and the files on it
 WORKSPACE_VOLUME: Final = "workspace"

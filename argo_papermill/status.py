@@ -67,8 +67,18 @@ _DEADLINE_RE = re.compile(
 _STOPPED_RE = re.compile(r"Stopped with strategy|workflow shutdown with strategy", re.IGNORECASE)
 _DANGLING_RE = re.compile(r"\s*:\s*$")  # Argo's "<reason> (exit code N): " with an empty message
 _UNINFORMATIVE_RE = re.compile(r"^(child '.*' failed|No more retries left)$")
-# Order in which the steps of one job run; a failure of an earlier step explains the later ones.
+# Order in which the steps of one job start; among failures at the same moment, an earlier step explains
+# the later ones (a failed mount makes papermill give up, a failed clone skips papermill).
 _STEP_ORDER: Final = {contract.CONTAINER_GIT: 0, contract.CONTAINER_S3: 1, contract.CONTAINER_PAPERMILL: 2}
+# "<reason> (exit code N)" in a node message: Argo's Container node message is "<reason> (exit code N): <msg>"
+# (v3.6) or "<container>: <reason> (exit code N): <msg>" (v3.7 and later, v4.x); the Pod node's likewise.
+_EXIT_RE = re.compile(r"(?:^|:\s)([A-Za-z][A-Za-z0-9]*) \(exit code (-?\d+)\)")
+# Exit codes of a container that Argo terminated: once any container of a pod exited non-zero, the
+# controller sends SIGTERM to every container still running (``podHasContainerNeedingTermination``,
+# operator.go, v3.6 to v4.x), then SIGKILL after the grace period: 128 + 15, 128 + 9, reason "Error".
+TERMINATED_EXIT_CODES: Final = frozenset({143, 137})
+# What the emissary of a container whose dependency failed says (exit code 64, node Error).
+_DEPENDENCY_RE = re.compile(r'dependency "[^"]*" exited with non-zero code')
 
 
 @dataclass(frozen=True)
@@ -276,12 +286,39 @@ def _progress(view: _View, status: str) -> int:
         return 0
     units = view.units
     total = sum(u.weight for u in units)
-    if total > 0:
+    if view.nodes and total > 0:
         ratio = sum(u.weight * u.fraction for u in units) / total
     else:
-        parsed = parse_progress(view.status.get("progress"))
-        ratio = parsed[0] / parsed[1] if parsed else 0.0
+        ratio = _status_progress_ratio(view)
     return max(0, min(99, math.floor(100 * ratio + 1e-9)))
+
+
+def _entry_containers(view: _View) -> int:
+    """How many containers the entrypoint's containerSet has (inline or stored template), else 0."""
+    stored = as_dict(view.status.get("storedWorkflowTemplateSpec"))
+    entry = as_str(view.spec.get("entrypoint")) or as_str(stored.get("entrypoint"))
+    for template in as_list(view.spec.get("templates")) + as_list(stored.get("templates")):
+        template = as_dict(template)
+        if template.get("name") == entry:
+            return len(as_list(as_dict(template.get("containerSet")).get("containers")))
+    return 0
+
+
+def _status_progress_ratio(view: _View) -> float:
+    """The done fraction from ``status.progress`` alone (nodes offloaded to Argo's database, a list item).
+
+    Argo sums every executable node into it (``workflow/progress/updater.go``): a containerSet's Pod node
+    (the notebook's own ``N/M``) *and* each of its K Container nodes (``0/1`` or ``1/1``). Those K are taken
+    off both sides, which never reports more than was done: ``(N' - K) / (M' - K)`` for ``N'/M'``.
+    """
+    parsed = parse_progress(view.status.get("progress"))
+    if parsed is None:
+        return 0.0
+    done, total = parsed
+    containers = _entry_containers(view)
+    if containers and total - containers > 1:
+        return max(0, done - containers) / (total - containers)
+    return done / total
 
 
 # -------------------------------------------------------------------------------------- message
@@ -312,18 +349,46 @@ def _error_record_in(nodes: dict[str, dict]) -> dict | None:
     return None
 
 
+def _step_rank(node: dict) -> int:
+    return _STEP_ORDER.get(node_label(node), 3 if node_label(node) != contract.CONTAINER_MAIN else 9)
+
+
 def _in_order(nodes: Iterable[dict]) -> list[dict]:
-    """Nodes in the order a job's steps run (git-checkout, s3-mount, papermill, others, main), then by
-    finish (or start) time and name: the first failure explains the ones after it."""
+    """Nodes in the order they ended (finish, else start time; unknown last), then in the order a job's steps
+    start (git-checkout, s3-mount, papermill, others, main) and by name: the step that failed first explains
+    the ones after it, whatever its place in the pod."""
 
     def key(node: dict) -> tuple:
         finished = parse_time(node.get("finishedAt")) or parse_time(node.get("startedAt"))
-        return (
-            _STEP_ORDER.get(node_label(node), 3 if node_label(node) != contract.CONTAINER_MAIN else 9),
-            finished is None,
-            finished or EPOCH,
-            as_str(node.get("name")),
-        )
+        return (finished is None, finished or EPOCH, _step_rank(node), as_str(node.get("name")))
+
+    return sorted(nodes, key=key)
+
+
+def exit_status(node: dict) -> tuple[str, int] | None:
+    """``(reason, exit code)`` from a node message in any of Argo's formats, e.g. ``("OOMKilled", 137)``."""
+    match = _EXIT_RE.search(as_str(node.get("message")))
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def _terminated_by_argo(node: dict) -> bool:
+    """Whether a failed step's exit looks like Argo terminating it (SIGTERM/SIGKILL, reason Error), which it
+    does to every running container once another one exited non-zero, or its emissary giving up because a
+    dependency failed (exit code 64): never the cause of a job's failure while another step failed."""
+    if _DEPENDENCY_RE.search(as_str(node.get("message"))):
+        return True
+    status = exit_status(node)
+    return status is not None and status[0] == "Error" and status[1] in TERMINATED_EXIT_CODES
+
+
+def _failure_order(nodes: Iterable[dict]) -> list[dict]:
+    """Failed steps, the one that failed first first: by finish time; at the same second a SIGTERM'd step
+    (exit 143) after the others, then in the order the steps start (``_in_order``)."""
+
+    def key(node: dict) -> tuple:
+        finished = parse_time(node.get("finishedAt")) or parse_time(node.get("startedAt"))
+        sigterm = (exit_status(node) or ("", 0))[1] == 143
+        return (finished is None, finished or EPOCH, sigterm, _step_rank(node), as_str(node.get("name")))
 
     return sorted(nodes, key=key)
 
@@ -344,8 +409,15 @@ def _clean(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 
 def _node_text(node: dict) -> str:
     """A node's message, cleaned; without the dangling ``:`` of Argo's ``<reason> (exit code N): <msg>``
-    when ``<msg>`` is empty (e.g. ``papermill: Error (exit code 1): ``)."""
-    return _DANGLING_RE.sub("", _clean(as_str(node.get("message"))))
+    when ``<msg>`` is empty (e.g. ``papermill: Error (exit code 1): ``), and without the ``<container>: ``
+    prefix Argo >= 3.7 puts before a Container node's own message (the step is named beside it already:
+    ``Step papermill failed: Error (exit code 1)``, not ``... failed: papermill: Error (exit code 1)``)."""
+    text = _DANGLING_RE.sub("", _clean(as_str(node.get("message"))))
+    if node.get("type") == "Container":
+        prefix = node_label(node) + ": "
+        if text.startswith(prefix) and len(text) > len(prefix):
+            text = text[len(prefix):]
+    return text
 
 
 def _is_int(value: Any) -> bool:
@@ -389,18 +461,23 @@ def _failure_message(view: _View) -> str:
 
 
 def _failing_node(view: _View) -> dict | None:
-    """The node that best explains a failure: a failed step with a message of its own."""
+    """The node that best explains a failure: the failed step that failed first, with a message of its own.
+
+    A step Argo terminated because another one failed (exit 143/137 after SIGTERM/SIGKILL), or whose
+    dependency failed (exit 64), explains nothing while another step failed of its own accord.
+    """
     units = [u.node for u in view.units if u.node.get("phase") in FAILED_PHASES]
+    causes = [n for n in units if not _terminated_by_argo(n)]
     pods = [
         n for n in view.nodes.values() if n.get("type") == "Pod" and n.get("phase") in FAILED_PHASES
     ]  # a containerSet Pod says e.g. "Pod failed before papermill container starts due to ..."
     others = [n for n in view.nodes.values() if n.get("phase") in FAILED_PHASES]
-    for group in (units, pods, others):
-        for node in _in_order(group):
+    for group in (causes, units, pods, others):
+        for node in _failure_order(group):
             text = as_str(node.get("message")).strip()
             if text and not _UNINFORMATIVE_RE.match(text):
                 return node
-    for node in _in_order(units):
+    for node in _failure_order(units):
         return node
     return None
 
@@ -418,11 +495,22 @@ def _pending_reason(view: _View) -> tuple[dict, str] | None:
     return None
 
 
+def _waiting_step(view: _View, node: dict) -> str:
+    """The step a Pending node stands for: a containerSet Pod stays Pending while any of its containers
+    waits (an image that cannot be pulled) though others run; its first waiting container is named."""
+    if node.get("type") == "Pod":
+        waiting = [c for c in container_index(view.nodes).get(as_str(node.get("id")), []) if c.get("phase") == "Pending"]
+        named = [c for c in waiting if node_label(c) != contract.CONTAINER_MAIN] or waiting
+        if named and len(named) < len(container_index(view.nodes)[as_str(node.get("id"))]):
+            return node_label(min(named, key=lambda c: (_step_rank(c), as_str(c.get("name")))))
+    return _step_name(view, node)
+
+
 def _running_message(view: _View) -> str:
     waiting = _pending_reason(view)
     if waiting is not None:
         node, reason = waiting
-        return f"Step {_step_name(view, node)} is waiting: {reason}"
+        return f"Step {_waiting_step(view, node)} is waiting: {reason}"
     suspended = sorted(
         _step_name(view, n) for n in view.nodes.values() if n.get("type") == "Suspend" and n.get("phase") == "Running"
     )

@@ -213,6 +213,15 @@ def test_logs_from_the_workflows_pods(kube):
     assert list(b.logs("pygeoapi-job-a")) == ["[papermill] line 1", "[papermill] line 2"]
 
 
+def test_logs_skip_argos_own_containers_also_v41s_supervisor(kube):
+    """Argo v4.1's init-less pods carry a ``supervisor`` container beside ``wait``: not a step (issue 10, 9)."""
+    b = backend(kube.url)
+    kube.add_pod(NAMESPACE, "pygeoapi-job-b", {"workflows.argoproj.io/workflow": "pygeoapi-job-b"},
+                 {"papermill": "cell 1\n", "supervisor": "argoexec supervisor: loading artifacts\n",
+                  "init": "argoexec init\n"})
+    assert list(b.logs("pygeoapi-job-b")) == ["[papermill] cell 1"]
+
+
 @pytest.mark.parametrize("selector,labels,expected", [
     ("a=b", {"a": "b"}, True), ("a!=b", {}, True), ("a in (x,y)", {"a": "y"}, True),
     ("a notin (x)", {}, True), ("a notin (x)", {"a": "x"}, False), ("!a", {"a": "1"}, False),

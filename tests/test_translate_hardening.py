@@ -60,3 +60,15 @@ def test_every_step_script_sets_a_umask_first() -> None:
         assert script.splitlines()[:2] == ["set -u", UMASK], name
     assert UMASK == "umask 022"
     assert {GIT_SCRIPT, S3_SCRIPT, PAPERMILL_SCRIPT} == set(scripts.values())
+
+
+# ---------------------------------------------------------------------------------------------- 9
+
+
+@pytest.mark.parametrize("name,config,inputs", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_the_pods_default_container_is_papermill(name, config, inputs) -> None:
+    """Argo sets ``kubectl.kubernetes.io/default-container: main`` (whose log is empty); the template's own
+    annotation, copied onto the pod after it (``addMetadata``), names papermill."""
+    for manifest in _pods(config, inputs):
+        annotations = _template(manifest)["metadata"]["annotations"]
+        assert annotations["kubectl.kubernetes.io/default-container"] == "papermill", name

@@ -346,7 +346,7 @@ def test_fargate_drops_affinity_and_labels_the_pod() -> None:
     manifest = manifest_for(FULL_CONFIG, FARGATE_INPUTS)
     template = manifest["spec"]["templates"][0]
     assert "affinity" not in template
-    assert template["metadata"] == {"labels": {"runtime": "fargate"}}
+    assert template["metadata"]["labels"] == {"runtime": "fargate"}  # (annotations: test_translate_hardening)
 
 
 def test_template_mode_is_a_small_reference() -> None:

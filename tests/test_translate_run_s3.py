@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import nbformat
@@ -70,8 +72,36 @@ def test_s3_mount_serves_papermill_and_ends_by_itself(tmp_path: Path, moto_s3) -
 def _s3_mount(pod: Pod, env: dict) -> subprocess.Popen:
     s3 = pod.container("s3-mount")
     argv = [pod.substitute(a) for a in s3["command"] + s3["args"]]
+    # its own process group, as the emissary starts it (and forwards signals to the group)
     return subprocess.Popen(argv, env={"PATH": os.environ["PATH"], **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.mark.parametrize("done,code", [(True, 0), (False, 143)], ids=["after-papermill-done", "before"])
+def test_argos_sigterm_after_papermill_is_done_is_no_failure(tmp_path: Path, moto_s3, done: bool,
+                                                             code: int) -> None:
+    """Issue 10, point 3: Argo SIGTERMs a still running s3-mount once papermill exited non-zero; after
+    papermill's done marker s3-mount unmounts and exits 0 (its node is not Failed), before it 143."""
+    url, _ = moto_s3
+    config = {"s3": {"bucket_name": "user-bucket", "secret_name": "s3-cred", "s3_url": url, "path_style": True,
+                     "mount_timeout_seconds": 30}}
+    pod = Pod(tmp_path, NotebookProcessor(config).workflow_manifest("s3-t", {"notebook": "a.ipynb"}))
+    mount = _s3_mount(pod, {"AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk"})
+    try:
+        deadline = time.time() + 60
+        while not (pod.workspace / "s3-mounted").exists():
+            assert mount.poll() is None and time.time() < deadline, mount.communicate()
+            time.sleep(0.1)
+        if done:
+            (pod.workspace / "papermill-done").touch()  # papermill's trap, just before it exited 1
+        os.killpg(mount.pid, signal.SIGTERM)  # at once: before s3-mount's own poll sees the marker
+        _, err = mount.communicate(timeout=60)
+    finally:
+        if mount.poll() is None:
+            mount.kill()
+            subprocess.run(["fusermount", "-u", str(pod.home / "s3")], capture_output=True)
+    assert mount.returncode == code, err
+    assert not os.path.ismount(pod.home / "s3")
 
 
 def test_s3fs_refusing_to_mount_is_reported_to_papermill(tmp_path: Path) -> None:

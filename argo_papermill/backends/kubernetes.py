@@ -35,7 +35,7 @@ from argo_papermill.backends.base import (
     Rejected,
     Unavailable,
 )
-from argo_papermill.contract import LABEL_ARGO_PHASE
+from argo_papermill.contract import ARGO_CONTAINERS, LABEL_ARGO_PHASE
 from argo_papermill.manager_config import KubernetesSettings
 from argo_papermill.selectors import match_labels
 
@@ -439,7 +439,7 @@ class KubernetesBackend:
             _request_timeout=self.request_timeout), resource="pods")
         for pod in sorted(pods.items, key=lambda p: str(p.metadata.creation_timestamp or "")):
             for container in pod.spec.containers:
-                if container.name in ("wait", "init"):
+                if container.name in ARGO_CONTAINERS:  # Argo's own: init, wait, v4.1's supervisor
                     continue
                 text = self._call("get", lambda c=container.name, p=pod.metadata.name: core.read_namespaced_pod_log(
                     p, self.namespace, container=c, _request_timeout=self.request_timeout), resource="pods/log")

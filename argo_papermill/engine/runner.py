@@ -4,9 +4,12 @@
 their ``dependencies`` allow, as Argo's emissary does for a containerSet: a container
 runs only after each dependency exited 0; otherwise it ends with exit code 64 and the
 message ``dependency "X" exited with non-zero code: N`` without running its command.
-It reports every container's state as JSON lines in the status file, and terminates
-the containers (SIGTERM, then SIGKILL after the grace period) when the control file
-says ``terminate``. It imports nothing heavy, so a pod starts fast.
+As Argo's controller does (``podHasContainerNeedingTermination``, operator.go, v3.6 to v4.x), once
+a container exited non-zero the others are terminated: the running ones get SIGTERM (SIGKILL after
+the grace period), and one still waiting for a dependency that has not failed ends with 143, as its
+emissary does on SIGTERM. It reports every container's state as JSON lines in the status file, and
+terminates the containers the same way when the control file says ``terminate`` (a stop, a
+deadline). It imports nothing heavy, so a pod starts fast.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import datetime, timezone
 
 POLL_SECONDS = 0.01
 DEPENDENCY_EXIT_CODE = 64
+TERMINATED_EXIT_CODE = 143  # 128 + SIGTERM: the emissary's exit when terminated while it waits for a dependency
 
 
 def _now() -> str:
@@ -50,6 +54,9 @@ class Runner:
             if self.terminating_since is None:
                 self._start_ready()
             self._reap()
+            if self.terminating_since is None and any(code != 0 for code in self.exit_codes.values()):
+                self._start_ready()  # a dependant of the failed container ends with 64 first, as the emissary sees it
+                self._request_terminate(waiting_exit_code=TERMINATED_EXIT_CODE)
             if self.terminating_since is not None:
                 self._escalate()
                 if not self.procs:
@@ -132,12 +139,20 @@ class Runner:
         except FileNotFoundError:
             pass
 
-    def _request_terminate(self) -> None:
+    def _request_terminate(self, waiting_exit_code: int | None = None) -> None:
+        """SIGTERM every running container; with ``waiting_exit_code``, a container that has not started
+        (its emissary waiting for a dependency) ends with that code without running."""
         if self.terminating_since is not None:
             return
         self.terminating_since = time.monotonic()
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
+        if waiting_exit_code is not None:
+            for name in self.containers:
+                if name not in self.procs and name not in self.exit_codes:
+                    self.exit_codes[name] = waiting_exit_code
+                    self.emit(event="terminated", container=name, exitCode=waiting_exit_code, reason="Error",
+                              message="", ran=False)
 
     def _escalate(self) -> None:
         assert self.terminating_since is not None

@@ -48,6 +48,7 @@ from hera.workflows.models import Parameter as ModelParameter
 from argo_papermill._version import __version__
 from argo_papermill.config import ProcessorConfig
 from argo_papermill.contract import (
+    ANNOTATION_DEFAULT_CONTAINER,
     ANNOTATION_TEMPLATE_CONFIG,
     CONTAINER_GIT,
     CONTAINER_MAIN,
@@ -295,6 +296,16 @@ def _papermill_container(
     )
 
 
+def pod_annotations() -> dict[str, str]:
+    """Annotations of the job pod (the template's ``metadata``, which Argo copies onto the pod after its own).
+
+    ``kubectl.kubernetes.io/default-container``: Argo sets it to ``main`` when a container has that name
+    (``createWorkflowPod``, v3.6 to v4.1), whose log is empty; ``kubectl logs`` and the Argo UI's log view
+    should open papermill's.
+    """
+    return {ANNOTATION_DEFAULT_CONTAINER: CONTAINER_PAPERMILL}
+
+
 def notebook_template(
     config: ProcessorConfig,
     mode: Mode,
@@ -346,6 +357,7 @@ def notebook_template(
         if config.run_as_user is not None or config.run_as_group is not None
         else None,
         labels=labels,
+        annotations=pod_annotations(),
         pod_spec_patch=spec_patch,
     ) as template:
         if config.checkout_git_repo is not None:

@@ -171,9 +171,11 @@ git -C "{GIT_CHECKOUT_DIR}" log -1 --format='git-checkout: at %H %s'
 # $4 seconds to wait for the mount. Credentials: env AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from a
 # Secret (s3fs reads them). s3fs runs in the foreground as a child, so its end is noticed: s3fs
 # checks the bucket only after mounting and then exits (even with status 0), so "mounted" means
-# "listed in /proc/mounts while s3fs lives". Argo never signals this container (every container of
-# a containerSet is a main container), so it waits for papermill's done marker, unmounts and exits 0
-# by itself; if s3fs ends first it writes the failed marker and exits 1.
+# "listed in /proc/mounts while s3fs lives". It waits for papermill's done marker, unmounts and exits 0
+# by itself; if s3fs ends first it writes the failed marker and exits 1. Argo sends SIGTERM to every
+# container still running once one exited non-zero (``podHasContainerNeedingTermination``, v3.6 to v4.x),
+# so a failed papermill's s3-mount is often terminated before it sees the marker: after the marker
+# that is no failure of its own (exit 0); before it (papermill killed, a stop, a deadline) it exits 143.
 S3_SCRIPT: Final = f"""set -u
 {UMASK}
 {UMASK}
@@ -189,7 +191,7 @@ unmount() {{ umount "$mnt" 2>/dev/null || fusermount -u "$mnt" 2>/dev/null || fu
 failed() {{ echo "s3-mount: $1" >&2; : > {S3_FAILED_MARKER}; unmount; exit 1; }}
 s3fs "$bucket" "$mnt" -f -o "$opts" &
 pid=$!
-trap 'unmount; exit 143' TERM
+trap 'unmount; if test -e {PAPERMILL_DONE_MARKER}; then exit 0; fi; exit 143' TERM
 trap 'unmount; exit 130' INT
 waited=0
 until mounted; do
