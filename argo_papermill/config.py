@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from argo_papermill import contract
 from argo_papermill._version import __version__
 from argo_papermill.errors import ConfigurationError
 from argo_papermill.translate.quantity import is_quantity, parse_quantity
@@ -312,6 +313,9 @@ class ProcessorConfig(_Strict):
             raise ValueError(f"extra_resource_requests larger than extra_resource_limits ({'; '.join(above)})")
         if len(self.extra_volumes) != len({v.get("name") for v in self.extra_volumes}):
             raise ValueError("extra_volumes: volume names must be unique")
+        reserved = _reserved_problems(self)
+        if reserved:
+            raise ValueError("; ".join(reserved))
         return self
 
     @field_validator("extra_volumes", "extra_volume_mounts", "tolerations")
@@ -330,6 +334,86 @@ class ProcessorConfig(_Strict):
     @property
     def pod_group(self) -> int:
         return 100 if self.run_as_group is None else self.run_as_group
+
+
+# Volume names of the pod (docs/architecture.md) that configured volumes must not take, besides Argo's own
+_OUR_VOLUMES = frozenset({
+    contract.WORKSPACE_VOLUME, contract.HOME_VOLUME, contract.GIT_VOLUME, contract.S3_VOLUME,
+    contract.CONDA_VOLUME, contract.TMP_VOLUME,
+})
+_NUMBERED_VOLUME_RE = re.compile(
+    rf"^({re.escape(contract.EXTRA_PVC_VOLUME_PREFIX)}|{re.escape(contract.SECRET_VOLUME_PREFIX)})[0-9]+$"
+)
+
+
+def _reserved_volume(name: Any) -> str | None:
+    """Why ``name`` cannot be a configured volume's name, or None."""
+    if name in contract.ARGO_VOLUMES:
+        return "is the name of a volume Argo adds to every workflow pod"
+    if name in _OUR_VOLUMES or (isinstance(name, str) and _NUMBERED_VOLUME_RE.match(name)):
+        return "is the name of a volume of the job pod (docs/architecture.md)"
+    return None
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _reserved_path(path: Any) -> str | None:
+    """Why a mount at ``path`` in the papermill container is refused, or None."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return None  # Kubernetes' own validation (hera's model) speaks to that
+    path = path.rstrip("/") or "/"
+    for argo in contract.ARGO_PATHS:
+        if _under(path, argo) or _under(argo, path):
+            return f"Argo mounts or uses {argo} in every workflow pod"
+    if _under(path, contract.WORKSPACE_PATH) or _under(contract.WORKSPACE_PATH, path):
+        return f"{contract.WORKSPACE_PATH} is the pod's shared workspace volume"
+    if path in ("/", contract.JOB_HOME, contract.TMP_PATH):
+        return f"{path} is a volume of the job pod already (docs/architecture.md)"
+    return None
+
+
+def _reserved_problems(config: ProcessorConfig) -> list[str]:
+    """Configured volumes and mounts that would take a name or path of Argo's or of the pod's own.
+
+    Kubernetes refuses a pod with two volumes of one name or two mounts at one path only when Argo creates
+    the pod, as a Workflow error at run time; at start-up the key is named instead.
+    """
+    problems = []
+    for i, volume in enumerate(config.extra_volumes):
+        why = _reserved_volume(volume.get("name"))
+        if why:
+            problems.append(f"extra_volumes[{i}].name {volume.get('name')!r} {why}")
+    for i, mount in enumerate(config.extra_volume_mounts):
+        if mount.get("name") in contract.ARGO_VOLUMES:
+            problems.append(f"extra_volume_mounts[{i}].name {mount.get('name')!r} is a volume Argo manages")
+    mounts: list[tuple[str, str]] = [(f"extra_pvcs[{i}].mount_path", pvc.mount_path)
+                                     for i, pvc in enumerate(config.extra_pvcs)]
+    mounts += [(f"extra_volume_mounts[{i}].mountPath", m.get("mountPath")) for i, m in enumerate(config.extra_volume_mounts)]
+    if config.s3 is not None:
+        mounts.append(("s3.mount_path", config.s3.mount_path))
+    for key, path in mounts:
+        why = _reserved_path(path)
+        if why:
+            problems.append(f"{key} {path!r}: {why}")
+    # mounts of the papermill container, ours included: two at one path are refused by Kubernetes
+    taken: dict[str, str] = {}
+    if config.checkout_git_repo is not None:
+        taken[contract.GIT_MOUNT_PATH] = "checkout_git_repo (the git checkout)"
+    for secret in config.secrets:
+        if secret.access == "mount":
+            taken[f"{contract.SECRET_MOUNT_DIR}/{secret.name}"] = f"secrets ({secret.name!r})"
+    for group in config.conda_store_groups:
+        taken[f"/home/conda/{group}"] = f"conda_store_groups ({group!r})"
+    for key, path in mounts:
+        if not isinstance(path, str):
+            continue
+        path = path.rstrip("/") or "/"
+        if path in taken:
+            problems.append(f"{key} {path!r} is the mount path of {taken[path]} as well")
+        taken.setdefault(path, key)
+    return problems
 
 
 def _argo_syntax(value: Any, path: str = "") -> str | None:
@@ -418,6 +502,8 @@ def load_processor_config(processor_def: dict | None) -> ProcessorConfig:
             where = _error_location(item["loc"])
             if item["type"] == "extra_forbidden":
                 problems.append(f"unknown configuration key {where!r}")
+            elif not item["loc"]:  # a check across keys: its message names them
+                problems.append(_rule(item["msg"]))
             else:
                 problems.append(f"configuration key {where!r}: {_rule(item['msg'])}")
         raise ConfigurationError("execute-notebook processor: " + "; ".join(problems)) from None

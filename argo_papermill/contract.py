@@ -51,6 +51,39 @@ ANNOTATION_DEFAULT_CONTAINER: Final = "kubectl.kubernetes.io/default-container"
 # The shared workspace volume of the pod and the files on it
 WORKSPACE_VOLUME: Final = "workspace"
 WORKSPACE_PATH: Final = "/workspace"
+# The pod's other volumes (docs/architecture.md, the in-pod contract); extra PVCs and mounted Secrets are
+# numbered: extra-<n>, secret-<n>
+HOME_VOLUME: Final = "home"
+GIT_VOLUME: Final = "git"
+S3_VOLUME: Final = "s3"
+CONDA_VOLUME: Final = "conda-store"
+TMP_VOLUME: Final = "tmp"  # /tmp of git-checkout and papermill (writable under a read-only root filesystem)
+TMP_PATH: Final = "/tmp"
+EXTRA_PVC_VOLUME_PREFIX: Final = "extra-"
+SECRET_VOLUME_PREFIX: Final = "secret-"
+SECRET_MOUNT_DIR: Final = "/secret"  # a mounted Secret <name> is at /secret/<name>
+GIT_MOUNT_PATH: Final = "/home/jovyan/git"
+
+# What Argo adds to a workflow pod itself (workflow/controller/workflowpod.go, workflow/common/common.go at
+# v3.6.19 to v4.1.2): its volumes and the paths it mounts or uses in the containers. A configured volume or
+# mount must not take them (the pod would be rejected, or shadow Argo's files).
+ARGO_VOLUMES: Final = frozenset({
+    "var-run-argo",  # the emissary's binary and control files, in every container
+    "tmp-dir-argo",  # the wait container's /tmp
+    "input-artifacts",  # input artifacts
+    "argo-env-config",  # the executor's configuration
+    "exec-sa-token",  # executor.serviceAccountName's token
+    "argoexec-bin",  # v4.1 init-less pods: argoexec as an image volume
+    "argo-staging",  # script templates
+    "kubeconfig",  # resource templates
+})
+ARGO_PATHS: Final = (
+    "/var/run/argo",  # var-run-argo
+    "/mainctrfs",  # where the wait container sees main's volumes
+    "/argo",  # /argo/inputs/artifacts, /argo/staging, /argo/secret, /argo/config
+    "/argo-bin",  # v4.1 init-less pods
+    "/var/run/secrets/kubernetes.io/serviceaccount",  # the service account token (exec-sa-token)
+)
 OUTPUTS_DIR: Final = "/workspace/outputs"
 ERROR_RECORD_PATH: Final = "/workspace/outputs/error.json"  # written by the progress engine on a cell error
 RESULT_NOTEBOOK_COPY: Final = "/workspace/outputs/result.ipynb"  # copied there for the output artifact

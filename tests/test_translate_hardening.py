@@ -72,3 +72,64 @@ def test_the_pods_default_container_is_papermill(name, config, inputs) -> None:
     for manifest in _pods(config, inputs):
         annotations = _template(manifest)["metadata"]["annotations"]
         assert annotations["kubectl.kubernetes.io/default-container"] == "papermill", name
+
+
+# ---------------------------------------------------------------------------------------------- 8
+
+
+RESERVED_CASES = [
+    ({"extra_volumes": [{"name": "var-run-argo", "emptyDir": {}}]}, "extra_volumes[0].name 'var-run-argo'"),
+    ({"extra_volumes": [{"name": "tmp-dir-argo", "emptyDir": {}}]}, "extra_volumes[0].name 'tmp-dir-argo'"),
+    ({"extra_volumes": [{"name": "exec-sa-token", "emptyDir": {}}]}, "extra_volumes[0].name 'exec-sa-token'"),
+    ({"extra_volumes": [{"name": "argoexec-bin", "emptyDir": {}}]}, "extra_volumes[0].name 'argoexec-bin'"),
+    ({"extra_volumes": [{"name": "input-artifacts", "emptyDir": {}}]}, "extra_volumes[0].name 'input-artifacts'"),
+    ({"extra_volumes": [{"name": "argo-env-config", "emptyDir": {}}]}, "extra_volumes[0].name 'argo-env-config'"),
+    ({"extra_volumes": [{"name": "workspace", "emptyDir": {}}]}, "extra_volumes[0].name 'workspace'"),
+    ({"extra_volumes": [{"name": "ok", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]},
+     "extra_volumes[1].name 'home'"),
+    ({"extra_volumes": [{"name": "extra-0", "emptyDir": {}}]}, "extra_volumes[0].name 'extra-0'"),
+    ({"extra_volumes": [{"name": "secret-3", "emptyDir": {}}]}, "extra_volumes[0].name 'secret-3'"),
+    ({"extra_volumes": [{"name": "s3", "emptyDir": {}}]}, "extra_volumes[0].name 's3'"),
+    ({"extra_volume_mounts": [{"name": "var-run-argo", "mountPath": "/x"}]}, "extra_volume_mounts[0].name"),
+    ({"extra_volume_mounts": [{"name": "x", "mountPath": "/var/run/argo"}]}, "extra_volume_mounts[0].mountPath"),
+    ({"extra_volume_mounts": [{"name": "x", "mountPath": "/var/run/argo/ctr"}]}, "extra_volume_mounts[0].mountPath"),
+    ({"extra_volume_mounts": [{"name": "x", "mountPath": "/mainctrfs"}]}, "extra_volume_mounts[0].mountPath"),
+    ({"extra_volume_mounts": [{"name": "x", "mountPath": "/argo/inputs"}]}, "extra_volume_mounts[0].mountPath"),
+    ({"extra_volume_mounts": [{"name": "x", "mountPath": "/argo-bin"}]}, "extra_volume_mounts[0].mountPath"),
+    ({"extra_volume_mounts": [{"name": "x", "mountPath": "/var"}]}, "extra_volume_mounts[0].mountPath"),
+    ({"extra_volume_mounts": [{"name": "x", "mountPath": "/workspace/outputs"}]},
+     "extra_volume_mounts[0].mountPath"),
+    ({"extra_volume_mounts": [{"name": "x", "mountPath": "/tmp"}]}, "extra_volume_mounts[0].mountPath"),
+    ({"extra_pvcs": [{"claim_name": "c", "mount_path": "/home/jovyan"}]}, "extra_pvcs[0].mount_path"),
+    ({"extra_pvcs": [{"claim_name": "c", "mount_path": "/var/run/secrets/kubernetes.io/serviceaccount"}]},
+     "extra_pvcs[0].mount_path"),
+    ({"s3": {"bucket_name": "b", "secret_name": "s", "mount_path": "/workspace"}}, "s3.mount_path"),
+    ({"s3": {"bucket_name": "b", "secret_name": "s", "mount_path": "/data"},
+      "extra_pvcs": [{"claim_name": "c", "mount_path": "/data"}]}, "s3.mount_path '/data' is the mount path of extra_pvcs[0].mount_path"),
+    ({"secrets": [{"name": "certs"}], "extra_volume_mounts": [{"name": "x", "mountPath": "/secret/certs"}]},
+     "extra_volume_mounts[0].mountPath '/secret/certs' is the mount path of secrets"),
+    ({"checkout_git_repo": {"url": "https://git.example/a.git"},
+      "extra_pvcs": [{"claim_name": "c", "mount_path": "/home/jovyan/git"}]},
+     "extra_pvcs[0].mount_path '/home/jovyan/git' is the mount path of checkout_git_repo"),
+]
+
+
+@pytest.mark.parametrize("config,key", RESERVED_CASES, ids=[c[1] for c in RESERVED_CASES])
+def test_reserved_volume_names_and_paths_stop_start_up_naming_the_key(config, key) -> None:
+    """Argo's own volumes and paths, and the pod's, are refused at start-up with the key named: not a pod
+    that Kubernetes rejects (or that shadows Argo's files) when a job runs."""
+    from argo_papermill.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as err:
+        NotebookProcessor(config)
+    assert key in str(err.value)
+
+
+def test_volumes_and_mounts_beside_the_reserved_ones_are_fine() -> None:
+    config = {"extra_volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "argo-data", "emptyDir": {}}],
+              "extra_volume_mounts": [{"name": "scratch", "mountPath": "/scratch"},
+                                      {"name": "home", "mountPath": "/data/home", "subPath": "x"},
+                                      {"name": "argo-data", "mountPath": "/var/run/argo-data"}],
+              "extra_pvcs": [{"claim_name": "c", "mount_path": "/home/jovyan/data"}],
+              "s3": {"bucket_name": "b", "secret_name": "s"}}
+    NotebookProcessor(config)  # no error

@@ -49,6 +49,14 @@ from argo_papermill._version import __version__
 from argo_papermill.config import ProcessorConfig
 from argo_papermill.contract import (
     ANNOTATION_DEFAULT_CONTAINER,
+    CONDA_VOLUME,
+    EXTRA_PVC_VOLUME_PREFIX,
+    GIT_MOUNT_PATH,
+    GIT_VOLUME,
+    HOME_VOLUME,
+    S3_VOLUME,
+    SECRET_MOUNT_DIR,
+    SECRET_VOLUME_PREFIX,
     ANNOTATION_TEMPLATE_CONFIG,
     CONTAINER_GIT,
     CONTAINER_MAIN,
@@ -73,10 +81,6 @@ from argo_papermill.translate.scripts import GIT_SCRIPT, MAIN_COMMAND, PAPERMILL
 
 Mode = Literal["inline", "template"]
 
-GIT_VOLUME = "git"
-S3_VOLUME = "s3"
-HOME_VOLUME = "home"
-CONDA_VOLUME = "conda-store"
 
 
 def param(name: str) -> str:
@@ -154,12 +158,12 @@ def _volumes(config: ProcessorConfig) -> tuple[list[Volume], list[VolumeMount]]:
     mounts.append(VolumeMount(name=HOME_VOLUME, mount_path=JOB_HOME))
     if config.checkout_git_repo is not None:
         volumes.append(Volume(name=GIT_VOLUME, empty_dir=EmptyDirVolumeSource()))
-        mounts.append(VolumeMount(name=GIT_VOLUME, mount_path=JOB_HOME + "/git"))
+        mounts.append(VolumeMount(name=GIT_VOLUME, mount_path=GIT_MOUNT_PATH))
     if config.s3 is not None:
         volumes.append(Volume(name=S3_VOLUME, empty_dir=EmptyDirVolumeSource()))
         mounts.append(VolumeMount(name=S3_VOLUME, mount_path=config.s3.mount_path, mount_propagation="HostToContainer"))
     for i, pvc in enumerate(config.extra_pvcs):
-        name = f"extra-{i}"
+        name = f"{EXTRA_PVC_VOLUME_PREFIX}{i}"
         volumes.append(
             Volume(name=name, persistent_volume_claim=PersistentVolumeClaimVolumeSource(claim_name=pvc.claim_name))
         )
@@ -167,9 +171,9 @@ def _volumes(config: ProcessorConfig) -> tuple[list[Volume], list[VolumeMount]]:
     volumes.extend(Volume.model_validate(v) for v in config.extra_volumes)
     mounts.extend(VolumeMount.model_validate(m) for m in config.extra_volume_mounts)
     for i, secret in enumerate(s for s in config.secrets if s.access == "mount"):
-        name = f"secret-{i}"
+        name = f"{SECRET_VOLUME_PREFIX}{i}"
         volumes.append(Volume(name=name, secret=SecretVolumeSource(secret_name=secret.name)))
-        mounts.append(VolumeMount(name=name, mount_path=f"/secret/{secret.name}", read_only=True))
+        mounts.append(VolumeMount(name=name, mount_path=f"{SECRET_MOUNT_DIR}/{secret.name}", read_only=True))
     if config.conda_store_groups:
         volumes.append(
             Volume(
@@ -209,7 +213,7 @@ def _git_container(config: ProcessorConfig) -> ContainerNode:
         command=["sh", "-c", GIT_SCRIPT],
         args=[CONTAINER_GIT, git.url, param(p.P_GIT_REVISION)],
         env=env,
-        volume_mounts=[VolumeMount(name=GIT_VOLUME, mount_path=JOB_HOME + "/git")],
+        volume_mounts=[VolumeMount(name=GIT_VOLUME, mount_path=GIT_MOUNT_PATH)],
     )
 
 
