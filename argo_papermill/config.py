@@ -31,6 +31,12 @@ DEFAULT_IMAGE = f"argo-papermill-job:{__version__}"
 DEFAULT_TEMPLATE_NAME = "papermill-notebook"
 S3_DEFAULT_LIMITS = {"cpu": "200m", "memory": "512Mi"}  # the predecessor's s3fs sidecar
 S3_DEFAULT_REQUESTS = {"cpu": "50m", "memory": "32Mi"}
+# papermill's cpu/memory when a request names none: explicit, so that a workflow-controller's mainContainer
+# default (Argo's documented example: limits 0.5 CPU / 512Mi) does not decide a notebook's size, nor refuse a
+# pod whose request is above that default limit
+PAPERMILL_DEFAULT_REQUESTS = {"cpu": "250m", "memory": "1Gi"}
+PAPERMILL_DEFAULT_LIMITS = {"cpu": "4", "memory": "16Gi"}
+PAPERMILL_RESOURCE_KINDS = ("cpu", "memory")
 # The largest notebook parameters (base64 text) a request may carry: they travel as one argv item,
 # and Argo moves a pod's args elsewhere beyond 128 KiB. ``max_parameters_bytes`` may lower it.
 MAX_PARAMETERS_BYTES = 96 * 1024
@@ -227,11 +233,14 @@ class ProcessorConfig(_Strict):
     allowed_node_purposes_regex: str | None = None
     tolerations: list[dict[str, Any]] = []
     job_service_account: str | None = None
+    executor_service_account: str | None = None  # Argo's executor's own account: the pod gets no token
     allow_fargate: bool = False
     run_as_user: int | None = Field(default=None, ge=0)
     run_as_group: int | None = Field(default=None, ge=0)
     extra_resource_limits: dict[str, Quantity] = {}
     extra_resource_requests: dict[str, Quantity] = {}
+    default_resource_requests: dict[str, Quantity] = PAPERMILL_DEFAULT_REQUESTS
+    default_resource_limits: dict[str, Quantity] = PAPERMILL_DEFAULT_LIMITS
     max_cpu: Quantity | None = None
     max_memory: Quantity | None = None
     max_parameters_bytes: int = Field(default=MAX_PARAMETERS_BYTES, ge=1, le=MAX_PARAMETERS_BYTES)
@@ -247,10 +256,21 @@ class ProcessorConfig(_Strict):
     workflow_template_name: str = DEFAULT_TEMPLATE_NAME
 
     _regexes = field_validator("allowed_images_regex", "allowed_node_purposes_regex")(_compile)
-    _quant = field_validator("extra_resource_limits", "extra_resource_requests", mode="before")(_quantities)
+    _quant = field_validator(
+        "extra_resource_limits", "extra_resource_requests", "default_resource_requests", "default_resource_limits",
+        mode="before",
+    )(_quantities)
+
+    @field_validator("default_resource_requests", "default_resource_limits")
+    @classmethod
+    def _cpu_memory(cls, v: dict[str, str]) -> dict[str, str]:
+        other = sorted(set(v) - set(PAPERMILL_RESOURCE_KINDS))
+        if other:
+            raise ValueError(f"only cpu and memory have defaults ({', '.join(other)}: use extra_resource_*)")
+        return v
     _names = field_validator(
         "image_pull_secret", "home_volume_claim_name", "job_service_account", "workflow_template_name",
-        "conda_store_claim_name",
+        "conda_store_claim_name", "executor_service_account",
     )(_k8s_name)
 
     _outdir = field_validator("output_directory")(_absolute_path)
@@ -311,6 +331,24 @@ class ProcessorConfig(_Strict):
         above = _requests_above_limits(self.extra_resource_requests, self.extra_resource_limits)
         if above:
             raise ValueError(f"extra_resource_requests larger than extra_resource_limits ({'; '.join(above)})")
+        above = _requests_above_limits(self.default_resource_requests, self.default_resource_limits)
+        if above:
+            raise ValueError(f"default_resource_requests larger than default_resource_limits ({'; '.join(above)})")
+        if self.use_workflow_template:
+            missing = [f"{kind} {what}" for kind in PAPERMILL_RESOURCE_KINDS for what, default, extra in (
+                ("request", self.default_resource_requests, self.extra_resource_requests),
+                ("limit", self.default_resource_limits, self.extra_resource_limits),
+            ) if kind not in default and kind not in extra]
+            if missing:
+                raise ValueError(
+                    "use_workflow_template: the WorkflowTemplate gives papermill's cpu and memory requests and "
+                    f"limits a fixed place, so each needs a default; missing: {', '.join(missing)} "
+                    "(default_resource_requests / default_resource_limits)")
+            if self.auto_mount_secrets:
+                raise ValueError(
+                    "auto_mount_secrets cannot be combined with use_workflow_template: the Secrets it adds "
+                    "differ per job, and a WorkflowTemplate parameter naming Secrets would let anyone who can "
+                    "submit the template (Argo UI, CLI) read any Secret of the namespace into the notebook")
         if len(self.extra_volumes) != len({v.get("name") for v in self.extra_volumes}):
             raise ValueError("extra_volumes: volume names must be unique")
         reserved = _reserved_problems(self)

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import yaml
 
 REFERENCE_RE = re.compile(r"{{\s*([^}]*?)\s*}}")
+ASINT_RE = re.compile(r"=asInt\(workflow\.parameters\['([^']+)'\]\)")
 # Argo's global variables we use or may use (docs/variables.md)
 GLOBAL_VARIABLES = {
     "workflow.name", "workflow.namespace", "workflow.uid", "workflow.serviceAccountName",
@@ -133,7 +134,11 @@ def lint(manifest: dict, template: dict | None = None) -> list[str]:
                 problems.append(f"{where}: container name {c.get('name')!r} is not a DNS label")
         for text in _strings(tmpl):
             for ref in REFERENCE_RE.findall(text):
-                if ref.startswith("workflow.parameters."):
+                expression = ASINT_RE.fullmatch(ref)  # the one expression the translation writes
+                if expression:
+                    if expression.group(1) not in declared:
+                        problems.append(f"{where}: undeclared {{{{{ref}}}}}")
+                elif ref.startswith("workflow.parameters."):
                     if ref.split(".", 2)[2] not in declared:
                         problems.append(f"{where}: undeclared {{{{{ref}}}}}")
                 elif ref.startswith("inputs.parameters."):

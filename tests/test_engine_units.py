@@ -50,6 +50,19 @@ def test_substitution_replaces_known_and_refuses_unknown_owned_references():
     assert substitute("{{inputs.parameters.x}}", {"inputs.parameters.x": "{{workflow.name}}"}) == "{{workflow.name}}"
 
 
+def test_as_int_expressions_are_evaluated_as_argo_does():
+    """The template's podSpecPatch reads papermill's resources with asInt (issue 10, point 6)."""
+    scope = {"workflow.parameters.cpu-limit-millicores": "1500", "workflow.parameters.bad": '1"}]'}
+    text = "{\"cpu\": \"{{=asInt(workflow.parameters['cpu-limit-millicores'])}}m\"}"
+    assert substitute(text, scope) == '{"cpu": "1500m"}'
+    with pytest.raises(SubstitutionError, match="no integer"):
+        substitute("{{=asInt(workflow.parameters['bad'])}}", scope)
+    with pytest.raises(SubstitutionError, match="failed to resolve"):
+        substitute("{{=asInt(workflow.parameters['missing'])}}", scope)
+    with pytest.raises(SubstitutionError, match="not supported"):
+        substitute("{{=asInt(workflow.parameters['bad']) + 1}}", scope)
+
+
 def test_depends_subset():
     assert parse_depends("A && B.Succeeded") == ["A", "B"]
     for bad in ("A || B", "!A", "A.Failed", "(A)"):

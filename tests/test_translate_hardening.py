@@ -6,7 +6,9 @@ Each test names the behaviour of Argo's source it guards against; the status-map
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from argo_papermill import NotebookProcessor
 from argo_papermill.contract import CONTAINER_MAIN
 from argo_papermill.templates import template_manifest
+from argo_papermill.translate.quantity import parse_quantity
 from argo_papermill.translate.scripts import GIT_SCRIPT, PAPERMILL_SCRIPT, S3_SCRIPT, UMASK
 from test_translate_manifests import FULL_CONFIG, FULL_INPUTS, VARIANTS, manifest_for
 
@@ -133,3 +136,204 @@ def test_volumes_and_mounts_beside_the_reserved_ones_are_fine() -> None:
               "extra_pvcs": [{"claim_name": "c", "mount_path": "/home/jovyan/data"}],
               "s3": {"bucket_name": "b", "secret_name": "s"}}
     NotebookProcessor(config)  # no error
+
+
+# ---------------------------------------------------------------------------------------------- 2
+
+# The workflow-controller's mainContainer default of Argo's documented example
+# (docs/workflow-controller-configmap.yaml, v3.6.19 to v4.1.2), merged into every container of a containerSet
+# (createWorkflowPod, workflowpod.go: strategic merge of the default, then the container)
+HARDENED_DEFAULT = {
+    "imagePullPolicy": "IfNotPresent",
+    "resources": {"requests": {"cpu": "0.1", "memory": "64Mi"}, "limits": {"cpu": "0.5", "memory": "512Mi"}},
+    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": 1000},
+}
+
+
+def _merge(default: dict, container: dict) -> dict:
+    """A strategic merge of ``container`` onto ``default`` for these fields: maps merge, the container wins."""
+    out = dict(default)
+    for key, value in container.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _kubernetes_refuses(container: dict) -> list[str]:
+    """What the API server's pod validation (or the kubelet) refuses of a merged container."""
+    sc = container.get("securityContext", {})
+    problems = []
+    if sc.get("privileged") and sc.get("allowPrivilegeEscalation") is False:
+        problems.append("privileged with allowPrivilegeEscalation false")
+    if sc.get("runAsNonRoot") and sc.get("runAsUser") == 0:
+        problems.append("runAsNonRoot with runAsUser 0")
+    if sc.get("runAsNonRoot") and "runAsUser" not in sc:
+        problems.append("runAsNonRoot without a numeric user (the image's USER may be a name)")
+    for kind in ("cpu", "memory"):
+        req = container.get("resources", {}).get("requests", {}).get(kind)
+        lim = container.get("resources", {}).get("limits", {}).get(kind)
+        if req and lim and parse_quantity(req) > parse_quantity(lim):
+            problems.append(f"{kind} request {req} above limit {lim}")
+    return problems
+
+
+HARDENED_INPUTS = [
+    {"notebook": "a.ipynb"},
+    {"notebook": "a.ipynb", "cpu_requests": "2", "mem_requests": "4Gi"},  # above the default's limits
+    {"notebook": "a.ipynb", "cpu_limit": "50m", "mem_limit": "32Mi"},  # below the default's requests
+]
+
+
+@pytest.mark.parametrize("name,config,inputs", VARIANTS, ids=[v[0] for v in VARIANTS])
+@pytest.mark.parametrize("request_inputs", HARDENED_INPUTS, ids=["no-resources", "big-requests", "small-limits"])
+def test_a_hardened_controller_default_neither_rejects_the_pod_nor_breaks_a_step(name, config, inputs,
+                                                                                 request_inputs) -> None:
+    resources = ("cpu_requests", "cpu_limit", "mem_requests", "mem_limit")
+    base = {k: v for k, v in inputs.items() if k not in resources}
+    manifest = manifest_for(config, {**base, **request_inputs, "notebook": inputs["notebook"]})
+    if manifest["spec"].get("templates"):
+        template = _template(manifest)
+    else:  # template mode: the WorkflowTemplate with this Workflow's arguments, its podSpecPatch applied
+        template = _patched_template(config, manifest)
+    for container in template["containerSet"]["containers"]:
+        merged = _merge(HARDENED_DEFAULT, container)
+        assert _kubernetes_refuses(merged) == [], (name, container["name"])
+        sc = merged["securityContext"]
+        mounts = {m["mountPath"] for m in template["containerSet"]["volumeMounts"] + container.get("volumeMounts", [])}
+        if container["name"] == "s3-mount":
+            assert (sc["privileged"], sc["runAsUser"], sc["readOnlyRootFilesystem"]) == (True, 0, False)
+        else:
+            assert sc["runAsUser"] != 0 and sc["allowPrivilegeEscalation"] is False
+        if container["name"] in ("git-checkout", "papermill") and sc.get("readOnlyRootFilesystem"):
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            assert "/tmp" in mounts, container["name"]
+            assert any(env["HOME"] == m or env["HOME"].startswith(m + "/") for m in mounts), container["name"]
+        # every container's cpu and memory are its own, not the default's
+        for section in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(container.get("resources", {}).get(section, {})), (
+                name, container["name"], section)
+
+
+def _patched_template(config: dict, manifest: dict) -> dict:
+    """The template Argo runs for a template-mode Workflow: arguments substituted, podSpecPatch applied to the
+    containers (a strategic merge by container name)."""
+    wft = template_manifest(NotebookProcessor(config).config)
+    values = {p["name"]: p.get("value", "") for p in wft["spec"]["arguments"]["parameters"]}
+    values.update({p["name"]: p["value"] for p in manifest["spec"]["arguments"]["parameters"]})
+    template = argo_substitute(_template(wft), values)
+    patch = json.loads(template.get("podSpecPatch") or "{}")
+    for change in patch.get("containers", []):
+        for container in template["containerSet"]["containers"]:
+            if container["name"] == change["name"]:
+                container.update(_merge(container, change))
+    return template
+
+
+def test_the_hardened_default_would_break_the_old_s3_mount() -> None:
+    """The check above can fail: the s3-mount of before issue 10 (privileged, root, nothing else)."""
+    old = {"name": "s3-mount", "securityContext": {"privileged": True, "runAsUser": 0, "runAsGroup": 0}}
+    assert _kubernetes_refuses(_merge(HARDENED_DEFAULT, old)) == [
+        "privileged with allowPrivilegeEscalation false", "runAsNonRoot with runAsUser 0"]
+
+
+# ---------------------------------------------------------------------------------------------- 6
+
+_TAG_RE = re.compile(r"{{(.*?)}}")
+_ASINT_RE = re.compile(r"=\s*asInt\(workflow\.parameters\['([^']+)'\]\)")
+HOSTILE = '1"}}],"volumes":[{"name":"h","hostPath":{"path":"/"}}],"serviceAccountName":"admin","x":[{"a":"'
+
+
+def argo_substitute(template: dict, values: dict[str, str]) -> dict:
+    """Argo's parameter substitution of a template (``SubstituteParams``): the template as JSON, each
+    ``{{workflow.parameters.x}}`` replaced by the value escaped for that JSON (``strconv.Quote``), an
+    ``{{=asInt(...)}}`` by the integer or, failing, left as it is (unresolved), then parsed back."""
+
+    def replace(match: re.Match) -> str:
+        tag = match.group(1).strip()
+        expression = _ASINT_RE.fullmatch(tag)
+        if expression:
+            value = values[expression.group(1)]
+            return str(int(value)) if re.fullmatch(r"[+-]?[0-9]+", value) else match.group(0)
+        if tag.startswith("workflow.parameters."):
+            return json.dumps(values[tag.split(".", 2)[2]])[1:-1]
+        return match.group(0)
+
+    return json.loads(_TAG_RE.sub(replace, json.dumps(template)))
+
+
+def _shape(value):
+    """The structure of a JSON value without its strings: what no parameter may change."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return type(value).__name__
+
+
+TEMPLATE_CONFIGS = [
+    {"use_workflow_template": True},
+    {**FULL_CONFIG, "use_workflow_template": True, "auto_mount_secrets": False},
+]
+
+
+@pytest.mark.parametrize("config", TEMPLATE_CONFIGS, ids=["default", "full"])
+def test_no_template_parameter_can_change_the_pods_structure(config) -> None:
+    """A submitter of the WorkflowTemplate (Argo UI, CLI) chooses every parameter's value: none, however
+    hostile, adds a volume, a privilege or a service account, in the podSpecPatch or anywhere else."""
+    wft = template_manifest(NotebookProcessor(config).config)
+    declared = [p["name"] for p in wft["spec"]["arguments"]["parameters"]]
+    template = _template(wft)
+    substituted = argo_substitute(template, {name: HOSTILE for name in declared})
+    assert _shape(substituted) == _shape(template)
+    patch_text = substituted.get("podSpecPatch")
+    if patch_text:
+        try:
+            patch = json.loads(patch_text)
+        except ValueError:
+            patch = None  # unparseable: Argo fails the pod ("invalid podSpecPatch")
+        if patch is not None:
+            assert set(patch) == {"containers"}
+            assert [set(c) for c in patch["containers"]] == [{"name", "resources"}]
+            assert patch["containers"][0]["name"] == "papermill"
+
+
+def test_the_old_pod_spec_patch_parameter_would_fail_that_check() -> None:
+    old = {"name": "notebook", "podSpecPatch": "{{workflow.parameters.pod-spec-patch}}"}
+    substituted = argo_substitute(old, {"pod-spec-patch": '{"volumes":[{"name":"h","hostPath":{"path":"/"}}]}'})
+    assert _shape(substituted) == _shape(old)  # the structure check alone does not see it ...
+    assert set(json.loads(substituted["podSpecPatch"])) == {"volumes"}  # ... the patch check does
+
+
+@pytest.mark.parametrize("inputs", [FULL_INPUTS, {"notebook": "a.ipynb"}, {"notebook": "a.ipynb", "cpu_limit": "1.5"}],
+                         ids=["full", "defaults", "fraction"])
+def test_template_mode_gives_papermill_the_resources_inline_mode_gives(inputs) -> None:
+    config = {**FULL_CONFIG, "auto_mount_secrets": False}
+    inline = _containers(manifest_for(config, inputs))["papermill"]["resources"]
+    tconfig = {**config, "use_workflow_template": True}
+    ref = manifest_for(tconfig, inputs)
+    args = {p["name"]: p["value"] for p in ref["spec"]["arguments"]["parameters"]}
+    wft = template_manifest(NotebookProcessor(tconfig).config)
+    defaults = {p["name"]: p.get("value", "") for p in wft["spec"]["arguments"]["parameters"]}
+    template = argo_substitute(_template(wft), {**defaults, **args})
+    patched = json.loads(template["podSpecPatch"])["containers"][0]["resources"]
+    base = _containers(wft)["papermill"].get("resources", {})
+    for section in ("requests", "limits"):
+        merged = {**base.get(section, {}), **patched.get(section, {})}
+        assert {k: parse_quantity(v) for k, v in merged.items()} == {
+            k: parse_quantity(v) for k, v in inline[section].items()}, section
+
+
+def test_template_mode_refuses_auto_mounted_secrets() -> None:
+    from argo_papermill.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="auto_mount_secrets cannot be combined with use_workflow_template"):
+        NotebookProcessor({"use_workflow_template": True, "auto_mount_secrets": True})
+    with pytest.raises(ConfigurationError, match="missing: memory limit"):
+        NotebookProcessor({"use_workflow_template": True, "default_resource_limits": {"cpu": "1"}})
+
+
+def test_template_mode_image_is_the_default_unless_a_regex_allows_others() -> None:
+    params = {p["name"]: p for p in template_manifest(NotebookProcessor({}).config)["spec"]["arguments"]["parameters"]}
+    assert params["image"]["enum"] == [params["image"]["value"]]
+    free = template_manifest(NotebookProcessor({"allowed_images_regex": "r/.*"}).config)
+    assert "enum" not in {p["name"]: p for p in free["spec"]["arguments"]["parameters"]}["image"]

@@ -61,7 +61,7 @@ FULL_CONFIG: dict = {
     "extra_volumes": [{"name": "scratch", "emptyDir": {"medium": "Memory"}}],
     "extra_volume_mounts": [{"name": "scratch", "mountPath": "/scratch"}],
     "secrets": [{"name": "api-token", "access": "env"}, {"name": "certs", "access": "mount"}, {"name": "plain"}],
-    "auto_mount_secrets": True,
+    "auto_mount_secrets": True,  # (not with use_workflow_template: full_t turns it off)
     "checkout_git_repo": {"url": "git.example/algo.git", "secret_name": "git-credentials", "image": "alpine/git:2"},
     "conda_store_groups": ["analysts", "ml"],
     "conda_store_claim_name": "conda-share",
@@ -78,6 +78,9 @@ FULL_CONFIG: dict = {
     "run_as_group": 100,
     "extra_resource_limits": {"nvidia.com/gpu": "1"},
     "extra_resource_requests": {"ephemeral-storage": "1Gi"},
+    "default_resource_requests": {"cpu": "100m", "memory": "512Mi"},
+    "default_resource_limits": {"cpu": "2", "memory": "8Gi"},
+    "executor_service_account": "argo-executor",
     "max_cpu": "8",
     "max_memory": "32Gi",
     "max_parameters_bytes": 64 * 1024,
@@ -114,7 +117,9 @@ FARGATE_INPUTS = {"notebook": "/home/jovyan/nb.ipynb", "run_on_fargate": True, "
 
 
 def _variants() -> list[tuple[str, dict, dict]]:
-    full_t = {**FULL_CONFIG, "use_workflow_template": True}
+    # template mode refuses auto_mount_secrets (issue 10, point 6: a parameter naming Secrets would let any
+    # submitter of the template read any Secret of the namespace)
+    full_t = {**FULL_CONFIG, "use_workflow_template": True, "auto_mount_secrets": False}
     s3_only = {"s3": {"bucket_name": "b", "secret_name": "s"}}
     git_only = {"checkout_git_repo": {"url": "https://git.example/a.git"}}
     return [
@@ -331,7 +336,10 @@ def test_full_inline_manifest_maps_every_key() -> None:
     assert s3["command"] == ["sh", "-c", S3_SCRIPT]
     assert s3["args"][:3] == ["s3-mount", "user-bucket", "/home/jovyan/s3"]
     assert "url=https://s3.example:9000" in s3["args"][3] and "use_path_request_style" in s3["args"][3]
-    assert s3["securityContext"] == {"privileged": True, "runAsGroup": 0, "runAsUser": 0}
+    # privileged root, and every field a controller's mainContainer default could merge in set explicitly
+    # (issue 10, point 2: runAsNonRoot, allowPrivilegeEscalation: false and a read-only root would break it)
+    assert s3["securityContext"] == {"privileged": True, "runAsGroup": 0, "runAsUser": 0, "runAsNonRoot": False,
+                                     "allowPrivilegeEscalation": True, "readOnlyRootFilesystem": False}
     assert s3["volumeMounts"] == [{"mountPath": "/home/jovyan/s3", "mountPropagation": "Bidirectional", "name": "s3"}]
     assert s3["resources"] == {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "32Mi"}}
     senv = {e["name"]: e for e in s3["env"]}
@@ -350,33 +358,45 @@ def test_fargate_drops_affinity_and_labels_the_pod() -> None:
 
 
 def test_template_mode_is_a_small_reference() -> None:
-    config = {**FULL_CONFIG, "use_workflow_template": True}
+    # issue 10, point 6: the template holds the structure of every pod field and only scalars travel as
+    # arguments (the pod-spec-patch parameter, a whole podSpecPatch from the submitter, is gone); auto-mounted
+    # Secrets are refused in template mode (full_t), so no envFrom travels either
+    config = {**FULL_CONFIG, "use_workflow_template": True, "auto_mount_secrets": False}
     manifest = manifest_for(config, FULL_INPUTS, job_id="j3")
     spec = manifest["spec"]
     assert set(spec) == {"arguments", "workflowTemplateRef", "activeDeadlineSeconds", "ttlStrategy", "podGC"}
     assert spec["workflowTemplateRef"] == {"name": "papermill-notebook"}
     args = {p["name"]: p["value"] for p in spec["arguments"]["parameters"]}
-    patch = json.loads(args["pod-spec-patch"])
-    assert patch["containers"] == [{
-        "name": "papermill",
-        "resources": {
-            "limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "1"},
-            "requests": {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
-        },
-        "envFrom": [{"secretRef": {"name": "api-token"}}, {"secretRef": {"name": "auto-creds"}}],
-    }]
-    expr = patch["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    assert expr["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["userg1"]
+    assert "pod-spec-patch" not in args
+    # 500m / 2 CPUs, 1Gi / 4Gi as millicores and bytes
+    assert (args["cpu-request-millicores"], args["cpu-limit-millicores"]) == ("500", "2000")
+    assert (args["memory-request-bytes"], args["memory-limit-bytes"]) == (str(2**30), str(4 * 2**30))
+    assert (args["node-purpose"], args["node-purpose-operator"]) == ("userg1", "In")
     assert args["runtime"] == ""
     fargate = manifest_for(config, FARGATE_INPUTS)
     fargs = {p["name"]: p["value"] for p in fargate["spec"]["arguments"]["parameters"]}
-    assert fargs["runtime"] == "fargate" and "affinity" not in json.loads(fargs["pod-spec-patch"])
+    assert fargs["runtime"] == "fargate"
+    assert (fargs["node-purpose"], fargs["node-purpose-operator"]) == ("", "NotIn")  # no purpose: no constraint
     # the template carries the parameterised pod fields
     template = template_manifest(NotebookProcessor(config).config)
     tmpl = template["spec"]["templates"][0]
-    assert tmpl["podSpecPatch"] == "{{workflow.parameters.pod-spec-patch}}"
+    patch = json.loads(tmpl["podSpecPatch"])
+    assert patch == {"containers": [{"name": "papermill", "resources": {
+        "requests": {"cpu": "{{=asInt(workflow.parameters['cpu-request-millicores'])}}m",
+                     "memory": "{{=asInt(workflow.parameters['memory-request-bytes'])}}"},
+        "limits": {"cpu": "{{=asInt(workflow.parameters['cpu-limit-millicores'])}}m",
+                   "memory": "{{=asInt(workflow.parameters['memory-limit-bytes'])}}"}}}]}
+    term = tmpl["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"] == [{
+        "key": "example.org/node-purpose", "operator": "{{workflow.parameters.node-purpose-operator}}",
+        "values": ["{{workflow.parameters.node-purpose}}"]}]
     assert tmpl["metadata"]["labels"] == {"runtime": "{{workflow.parameters.runtime}}"}
-    inline = manifest_for(FULL_CONFIG, FULL_INPUTS, job_id="j3")
+    declared = {p["name"]: p for p in template["spec"]["arguments"]["parameters"]}
+    assert declared["runtime"]["enum"] == ["", "fargate"]
+    assert declared["node-purpose-operator"]["enum"] == ["In", "NotIn"]
+    assert (declared["node-purpose"]["value"], declared["node-purpose-operator"]["value"]) == ("user", "In")
+    assert declared["cpu-limit-millicores"]["value"] == "2000"  # default_resource_limits.cpu
+    inline = manifest_for({**FULL_CONFIG, "auto_mount_secrets": False}, FULL_INPUTS, job_id="j3")
     # same containers and scripts in both modes
     assert [c["command"] for c in tmpl["containerSet"]["containers"]] == [
         c["command"] for c in inline["spec"]["templates"][0]["containerSet"]["containers"]

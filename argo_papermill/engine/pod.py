@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from argo_papermill.contract import CONTAINER_S3, ENV_PROGRESS_FILE, JOB_HOME
+from argo_papermill.contract import CONTAINER_S3, ENV_PROGRESS_FILE, JOB_HOME, TMP_PATH
 from argo_papermill.engine.config import EngineConfig
 
 
@@ -74,6 +74,8 @@ def plan_pod(
     shared = (template.get("containerSet") or {}).get("volumeMounts") or []
     for container in raw:
         for vm in shared + (container.get("volumeMounts") or []):
+            if vm.get("mountPath") == TMP_PATH and (volumes.get(vm.get("name")) or {}).get("emptyDir") is not None:
+                continue  # the host's /tmp stands in for a scratch /tmp, as the host stands in for the image
             mount = _mount(cfg, workflow_name, pod_dir, volumes, vm)
             known = mounts.get(mount.path)
             if known and known.host != mount.host:

@@ -34,7 +34,7 @@ _TEMPLATE = {
     "name", "inputs", "outputs", "container", "script", "containerSet", "steps", "dag", "activeDeadlineSeconds",
     "retryStrategy", "volumes",
     "nodeSelector", "tolerations", "affinity", "securityContext", "serviceAccountName", "podSpecPatch",
-    "priorityClassName", "metadata", "schedulerName", "automountServiceAccountToken", "archiveLocation",
+    "priorityClassName", "metadata", "schedulerName", "automountServiceAccountToken", "archiveLocation", "executor",
 }
 _CONTAINER = {
     "name", "image", "command", "args", "env", "envFrom", "workingDir", "volumeMounts", "resources",

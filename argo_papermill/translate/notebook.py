@@ -3,9 +3,12 @@ and the small ``workflowTemplateRef`` Workflow.
 
 One builder makes the containerSet for both modes; only where per-request pod fields go differs:
 inline, they are set on the template directly; in template mode (the checked-in WorkflowTemplate),
-they travel in the ``pod-spec-patch`` and ``runtime`` parameters, because Argo's strict
-``templateReferencing`` forbids pod fields on the referencing Workflow and the full CRD validates
-resource quantities by pattern (no ``{{...}}`` there).
+the template holds their structure and scalar parameters fill it (Argo's strict ``templateReferencing``
+forbids pod fields on the referencing Workflow): the node purpose and its operator into the template's
+affinity, the Fargate switch into a pod label, papermill's cpu and memory, as integers through Argo's
+``asInt()``, into the template's ``podSpecPatch`` (the full CRD validates resource quantities by pattern,
+so no ``{{...}}`` can stand there directly). No parameter is a patch or any other structure: whoever can
+submit the template (the Argo UI, the CLI) cannot patch in volumes, privileges or a service account.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from hera.workflows.models import (
     Affinity,
     ArchiveStrategy,
     Artifact,
+    Capabilities,
     EmptyDirVolumeSource,
     EnvFromSource,
     EnvVar,
     EnvVarSource,
+    ExecutorConfig,
     NodeAffinity,
     NodeSelector,
     NodeSelectorRequirement,
@@ -32,6 +37,7 @@ from hera.workflows.models import (
     PodGC,
     PodSecurityContext,
     ResourceRequirements,
+    SeccompProfile,
     SecretEnvSource,
     SecretKeySelector,
     SecretVolumeSource,
@@ -57,6 +63,8 @@ from argo_papermill.contract import (
     S3_VOLUME,
     SECRET_MOUNT_DIR,
     SECRET_VOLUME_PREFIX,
+    TMP_PATH,
+    TMP_VOLUME,
     ANNOTATION_TEMPLATE_CONFIG,
     CONTAINER_GIT,
     CONTAINER_MAIN,
@@ -91,19 +99,13 @@ def param(name: str) -> str:
 # pod fields that depend on the request
 
 
-def node_affinity(config: ProcessorConfig, node_purpose: str | None) -> Affinity | None:
-    if node_purpose is None:
-        return None
+def _affinity(key: str, operator: str, value: str) -> Affinity:
     return Affinity(
         node_affinity=NodeAffinity(
             required_during_scheduling_ignored_during_execution=NodeSelector(
                 node_selector_terms=[
                     NodeSelectorTerm(
-                        match_expressions=[
-                            NodeSelectorRequirement(
-                                key=config.node_purpose_label_key, operator="In", values=[node_purpose]
-                            )
-                        ]
+                        match_expressions=[NodeSelectorRequirement(key=key, operator=operator, values=[value])]
                     )
                 ]
             )
@@ -111,31 +113,61 @@ def node_affinity(config: ProcessorConfig, node_purpose: str | None) -> Affinity
     )
 
 
+def node_affinity(config: ProcessorConfig, node_purpose: str | None) -> Affinity | None:
+    if node_purpose is None:
+        return None
+    return _affinity(config.node_purpose_label_key, "In", node_purpose)
+
+
+def has_node_purposes(config: ProcessorConfig) -> bool:
+    """Whether a job can have a node purpose at all (a default, or requests may choose one)."""
+    return bool(config.default_node_purpose or config.allowed_node_purposes_regex)
+
+
+def node_purpose_arguments(node_purpose: str | None) -> dict[str, str]:
+    """Template mode: ``In [purpose]``, or, for none, ``NotIn [""]`` (every node without an empty purpose
+    label: no constraint in practice), so the affinity keeps one structure."""
+    if node_purpose is None:
+        return {p.P_NODE_PURPOSE: "", p.P_NODE_PURPOSE_OPERATOR: "NotIn"}
+    return {p.P_NODE_PURPOSE: node_purpose, p.P_NODE_PURPOSE_OPERATOR: "In"}
+
+
 def env_from(config: ProcessorConfig, extra_secrets: tuple[str, ...] = ()) -> list[EnvFromSource] | None:
     names = [s.name for s in config.secrets if s.access == "env"] + list(extra_secrets)
     return [EnvFromSource(secret_ref=SecretEnvSource(name=n)) for n in dict.fromkeys(names)] or None
 
 
-def pod_spec_patch(
-    config: ProcessorConfig,
-    resources: dict[str, dict[str, str]],
-    node_purpose: str | None,
-    extra_secrets: tuple[str, ...] = (),
-) -> str:
-    """The template-mode podSpecPatch: the papermill container's resources/envFrom and the affinity."""
-    container: dict[str, Any] = {"name": CONTAINER_PAPERMILL}
-    if resources:
-        container["resources"] = resources
-    if extra_secrets:
-        sources = env_from(config, extra_secrets) or []
-        container["envFrom"] = [s.model_dump(by_alias=True, exclude_none=True) for s in sources]
-    patch: dict[str, Any] = {}
-    if len(container) > 1:
-        patch["containers"] = [container]
-    affinity = node_affinity(config, node_purpose)
-    if affinity is not None:
-        patch["affinity"] = affinity.model_dump(by_alias=True, exclude_none=True)
-    return json.dumps(patch, sort_keys=True, separators=(",", ":"))
+def resource_slots(config: ProcessorConfig) -> list[tuple[str, str]]:
+    """Template mode: the papermill (section, kind) pairs that parameters fill: cpu and memory requests and
+    limits, but for those ``extra_resource_*`` fixes in the template (they win over request values)."""
+    extra = {"requests": config.extra_resource_requests, "limits": config.extra_resource_limits}
+    return [(section, kind) for (section, kind) in p.P_RESOURCE if kind not in extra[section]]
+
+
+def template_pod_spec_patch(config: ProcessorConfig) -> str | None:
+    """The WorkflowTemplate's constant podSpecPatch: papermill's cpu and memory from integer parameters.
+
+    Argo substitutes a parameter's raw value into the patch text (it escapes it only for the template's own
+    JSON, ``SubstituteParams``), so a plain ``{{workflow.parameters.x}}`` here could close the string and add
+    any pod field; ``asInt()`` (an Argo expression, v3.1 to v4.x) yields an integer or fails the pod.
+    """
+    slots = resource_slots(config)
+    if not slots:
+        return None
+    resources: dict[str, dict[str, str]] = {}
+    for section, kind in slots:
+        value = "{{=asInt(workflow.parameters['" + p.P_RESOURCE[(section, kind)] + "'])}}"
+        resources.setdefault(section, {})[kind] = value + ("m" if kind == "cpu" else "")
+    patch = {"containers": [{"name": CONTAINER_PAPERMILL, "resources": resources}]}
+    return json.dumps(patch, separators=(",", ":"))
+
+
+def resource_arguments(config: ProcessorConfig, resources: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Template mode: the integer parameters of the resource slots for papermill's resolved resources."""
+    return {
+        p.P_RESOURCE[(section, kind)]: p.quantity_integer(kind, resources[section][kind])
+        for section, kind in resource_slots(config)
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,6 +178,9 @@ def _volumes(config: ProcessorConfig) -> tuple[list[Volume], list[VolumeMount]]:
     """Template volumes and the papermill container's mounts (the workspace is mounted for all)."""
     volumes = [Volume(name=WORKSPACE_VOLUME, empty_dir=EmptyDirVolumeSource())]
     mounts: list[VolumeMount] = []
+    # /tmp of git-checkout and papermill: writable under a read-only root filesystem (a controller default)
+    volumes.append(Volume(name=TMP_VOLUME, empty_dir=EmptyDirVolumeSource()))
+    mounts.append(VolumeMount(name=TMP_VOLUME, mount_path=TMP_PATH))
     if config.home_volume_claim_name:
         volumes.append(
             Volume(
@@ -193,6 +228,43 @@ def _volumes(config: ProcessorConfig) -> tuple[list[Volume], list[VolumeMount]]:
 # ----------------------------------------------------------------------------------------------
 # containers
 
+# Explicit resources of the helper containers: a workflow-controller's ``mainContainer`` default is merged
+# into every container of a containerSet (``createWorkflowPod``, workflowpod.go, v3.6 to v4.x) and would
+# otherwise decide them (the emissary, Argo's Go binary, runs inside each container and needs ~30 MiB).
+GIT_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+MAIN_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}
+
+
+def _unprivileged(config: ProcessorConfig, read_only_root: bool | None) -> SecurityContext:
+    """git-checkout, papermill and main: the pod's user (jovyan, 1000, unless configured), no privilege
+    escalation, no capabilities, the runtime's seccomp profile; set on the container itself so that the
+    controller's ``mainContainer`` default, merged into every container, neither contradicts it (e.g.
+    ``runAsNonRoot`` with a root user) nor leaves it to the image."""
+    return SecurityContext(
+        run_as_user=config.pod_user,
+        run_as_group=config.pod_group,
+        run_as_non_root=config.pod_user != 0,
+        allow_privilege_escalation=False,
+        capabilities=Capabilities(drop=["ALL"]),
+        seccomp_profile=SeccompProfile(type="RuntimeDefault"),
+        read_only_root_filesystem=read_only_root,
+    )
+
+
+def _s3_security() -> SecurityContext:
+    """s3-mount: root and privileged (a FUSE mount with Bidirectional propagation: Kubernetes allows that
+    propagation to privileged containers only); every field a ``mainContainer`` default could set is set, so
+    its ``runAsNonRoot``, ``allowPrivilegeEscalation: false`` (refused beside ``privileged``) or
+    ``readOnlyRootFilesystem`` cannot reach this container."""
+    return SecurityContext(
+        privileged=True,
+        allow_privilege_escalation=True,
+        run_as_user=0,
+        run_as_group=0,
+        run_as_non_root=False,
+        read_only_root_filesystem=False,
+    )
+
 
 def _secret_env(name: str, secret: str, key: str) -> EnvVar:
     return EnvVar(name=name, value_from=EnvVarSource(secret_key_ref=SecretKeySelector(name=secret, key=key)))
@@ -201,7 +273,8 @@ def _secret_env(name: str, secret: str, key: str) -> EnvVar:
 def _git_container(config: ProcessorConfig) -> ContainerNode:
     git = config.checkout_git_repo
     assert git is not None
-    env = [EnvVar(name="GIT_TERMINAL_PROMPT", value="0")]
+    # HOME on the writable /tmp volume: the root filesystem may be read-only (a controller default)
+    env = [EnvVar(name="GIT_TERMINAL_PROMPT", value="0"), EnvVar(name="HOME", value=TMP_PATH)]
     if git.secret_name:
         env += [
             _secret_env("GIT_USERNAME", git.secret_name, "username"),
@@ -213,7 +286,12 @@ def _git_container(config: ProcessorConfig) -> ContainerNode:
         command=["sh", "-c", GIT_SCRIPT],
         args=[CONTAINER_GIT, git.url, param(p.P_GIT_REVISION)],
         env=env,
-        volume_mounts=[VolumeMount(name=GIT_VOLUME, mount_path=GIT_MOUNT_PATH)],
+        resources=ResourceRequirements(**GIT_RESOURCES),
+        volume_mounts=[
+            VolumeMount(name=GIT_VOLUME, mount_path=GIT_MOUNT_PATH),
+            VolumeMount(name=TMP_VOLUME, mount_path=TMP_PATH),
+        ],
+        security_context=_unprivileged(config, read_only_root=True),
     )
 
 
@@ -245,7 +323,7 @@ def _s3_container(config: ProcessorConfig) -> ContainerNode:
             requests=s3.requests,
         ),
         volume_mounts=[VolumeMount(name=S3_VOLUME, mount_path=s3.mount_path, mount_propagation="Bidirectional")],
-        security_context=SecurityContext(privileged=True, run_as_user=0, run_as_group=0),
+        security_context=_s3_security(),
     )
 
 
@@ -297,17 +375,47 @@ def _papermill_container(
         resources=ResourceRequirements(**resources) if resources else None,
         volume_mounts=mounts or None,
         dependencies=[CONTAINER_GIT] if config.checkout_git_repo is not None else None,
+        # the root filesystem stays as the cluster sets it: papermill needs only its home and /tmp (volumes)
+        # to write, but a notebook may install into the image (pip) where the operator allows that
+        security_context=_unprivileged(config, read_only_root=None),
     )
 
 
-def pod_annotations() -> dict[str, str]:
+# How Argo's controller signals a container (SIGTERM on a stop, a deadline, or when another container exited
+# non-zero; then SIGKILL): a command it runs in the container with pods/exec. By default that is
+# /var/run/argo/argoexec, copied into the shared var-run-argo emptyDir by the init container and replaceable
+# by the notebook (same user); run in the root, privileged s3-mount that is root on the node. The per-container
+# annotation (``workflows.argoproj.io/kill-cmd-<container>``, workflow/signal/signal.go, v3.6.19 to v4.1.2;
+# it overrides v4.1's init-less /argo-bin path too) makes it the image's own shell, which no container of the
+# pod can write: ``kill -<signal> 1`` reaches the emissary (PID 1), which forwards it to the step's process
+# group as ``argoexec kill`` would.
+KILL_COMMAND = json.dumps(["/bin/sh", "-c", "kill -%d 1"], separators=(",", ":"))
+
+
+def kill_command_annotation(container: str) -> str:
+    return f"workflows.argoproj.io/kill-cmd-{container}"
+
+
+def pod_annotations(containers: list[str]) -> dict[str, str]:
     """Annotations of the job pod (the template's ``metadata``, which Argo copies onto the pod after its own).
 
     ``kubectl.kubernetes.io/default-container``: Argo sets it to ``main`` when a container has that name
     (``createWorkflowPod``, v3.6 to v4.1), whose log is empty; ``kubectl logs`` and the Argo UI's log view
-    should open papermill's.
+    should open papermill's. ``workflows.argoproj.io/kill-cmd-<container>`` for every container: see
+    ``KILL_COMMAND``.
     """
-    return {ANNOTATION_DEFAULT_CONTAINER: CONTAINER_PAPERMILL}
+    annotations = {ANNOTATION_DEFAULT_CONTAINER: CONTAINER_PAPERMILL}
+    for container in containers:
+        annotations[kill_command_annotation(container)] = KILL_COMMAND
+    return annotations
+
+
+def container_names(config: ProcessorConfig) -> list[str]:
+    """The containers of the ``notebook`` containerSet, in the pod's order."""
+    names = [CONTAINER_GIT] if config.checkout_git_repo is not None else []
+    if config.s3 is not None:
+        names.append(CONTAINER_S3)
+    return names + [CONTAINER_PAPERMILL, CONTAINER_MAIN]
 
 
 def notebook_template(
@@ -328,9 +436,14 @@ def notebook_template(
             base["requests"] = dict(config.extra_resource_requests)
         if config.extra_resource_limits:
             base["limits"] = dict(config.extra_resource_limits)
-        resources, affinity = base, None
+        resources = base
+        affinity = (
+            _affinity(config.node_purpose_label_key, param(p.P_NODE_PURPOSE_OPERATOR), param(p.P_NODE_PURPOSE))
+            if has_node_purposes(config)
+            else None
+        )
         labels = {p.FARGATE_LABEL[0]: param(p.P_RUNTIME)} if config.allow_fargate else None
-        spec_patch = param(p.P_POD_SPEC_PATCH)
+        spec_patch = template_pod_spec_patch(config)
         extra_secrets = ()
     else:
         affinity = node_affinity(config, node_purpose)
@@ -357,11 +470,19 @@ def notebook_template(
         affinity=affinity,
         tolerations=[Toleration.model_validate(t) for t in config.tolerations] or None,
         service_account_name=config.job_service_account,
+        # with an executor account of its own (workflowtaskresults for the wait container, mounted as
+        # exec-sa-token), no container of the pod gets a service account token: the notebook cannot use the
+        # job account's. Argo allows automountServiceAccountToken: false only beside executor.serviceAccountName
+        # (setupServiceAccount, workflowpod.go, v3.6 to v4.x).
+        executor=ExecutorConfig(service_account_name=config.executor_service_account)
+        if config.executor_service_account
+        else None,
+        automount_service_account_token=False if config.executor_service_account else None,
         pod_security_context=PodSecurityContext(run_as_user=config.run_as_user, run_as_group=config.run_as_group)
         if config.run_as_user is not None or config.run_as_group is not None
         else None,
         labels=labels,
-        annotations=pod_annotations(),
+        annotations=pod_annotations(container_names(config)),
         pod_spec_patch=spec_patch,
     ) as template:
         if config.checkout_git_repo is not None:
@@ -377,6 +498,8 @@ def notebook_template(
             name=CONTAINER_MAIN,
             image=param(p.P_IMAGE),
             command=list(MAIN_COMMAND),
+            resources=ResourceRequirements(**MAIN_RESOURCES),
+            security_context=_unprivileged(config, read_only_root=True),
         )
     return template
 
@@ -412,7 +535,7 @@ def inline_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secrets: tup
         notebook_template(
             config,
             "inline",
-            resources=req.resources,
+            resources=p.papermill_resources(config, req.resources),
             node_purpose=req.node_purpose,
             pod_labels=plan.pod_labels,
             extra_secrets=extra_secrets,
@@ -423,8 +546,12 @@ def inline_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secrets: tup
 def template_ref_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secrets: tuple[str, ...] = ()) -> Workflow:
     """The small Workflow that references the installed WorkflowTemplate: metadata and allowed fields only."""
     req = plan.request
+    if extra_secrets:  # the configuration refuses auto_mount_secrets in template mode
+        raise ValueError("template mode cannot add Secrets per job (auto_mount_secrets)")
     arguments = plan.arguments(config)
-    arguments[p.P_POD_SPEC_PATCH] = pod_spec_patch(config, req.resources, req.node_purpose, extra_secrets)
+    arguments.update(resource_arguments(config, p.papermill_resources(config, req.resources)))
+    if has_node_purposes(config):
+        arguments.update(node_purpose_arguments(req.node_purpose))
     if config.allow_fargate:
         arguments[p.P_RUNTIME] = p.FARGATE_LABEL[1] if req.run_on_fargate else ""
     return Workflow(
@@ -447,21 +574,29 @@ def template_parameters(config: ProcessorConfig) -> list[Parameter]:
         Parameter(name=p.P_CWD, value="", description="working directory; empty: the notebook's folder"),
         Parameter(name=p.P_KERNEL, value="", description="kernel name; empty: the notebook's"),
         Parameter(name=p.P_PARAMETERS, value="", description="notebook parameters as base64-encoded YAML"),
-        Parameter(name=p.P_IMAGE, value=config.default_image, description="image of the papermill step"),
+        # without allowed_images_regex only the default image is allowed: Argo refuses another value (enum)
+        Parameter(name=p.P_IMAGE, value=config.default_image, description="image of the papermill step",
+                  enum=None if config.allowed_images_regex else [config.default_image]),
         Parameter(name=p.P_RESULTS, value="", description="results directory; empty: <output dir>/<workflow>"),
         Parameter(name=p.P_DATA_DIR, value="", description="extra folder to create for result data"),
     ]
     if config.checkout_git_repo is not None:
         params.append(Parameter(name=p.P_GIT_REVISION, value="", description="git revision; empty: default branch"))
-    params.append(
-        Parameter(
-            name=p.P_POD_SPEC_PATCH,
-            value=pod_spec_patch(config, {}, config.default_node_purpose),
-            description="podSpecPatch (JSON): papermill resources, node affinity",
-        )
-    )
+    defaults = resource_arguments(config, p.papermill_resources(config, {}))
+    for section, kind in resource_slots(config):
+        name = p.P_RESOURCE[(section, kind)]
+        unit = "millicores" if kind == "cpu" else "bytes"
+        params.append(Parameter(name=name, value=defaults[name], description=f"papermill's {kind} {section} in {unit}"))
+    if has_node_purposes(config):
+        for name, value in node_purpose_arguments(config.default_node_purpose).items():
+            if name == p.P_NODE_PURPOSE_OPERATOR:
+                params.append(Parameter(name=name, value=value, enum=["In", "NotIn"],
+                                        description="'In' with a node purpose, 'NotIn' with '' for none"))
+            else:
+                params.append(Parameter(name=name, value=value, description="node purpose (a label value)"))
     if config.allow_fargate:
-        params.append(Parameter(name=p.P_RUNTIME, value="", description="'fargate' to run on Fargate"))
+        params.append(Parameter(name=p.P_RUNTIME, value="", enum=["", p.FARGATE_LABEL[1]],
+                                description="'fargate' to run on Fargate"))
     return params
 
 

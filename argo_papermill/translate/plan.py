@@ -37,6 +37,7 @@ from argo_papermill.contract import (
 )
 from argo_papermill.inputs import NotebookRequest
 from argo_papermill.masking import mask_secrets
+from argo_papermill.translate.quantity import parse_quantity
 
 PROCESS_ID = "execute-notebook"
 JOB_ID_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -52,8 +53,24 @@ P_IMAGE = "image"
 P_RESULTS = "results-directory"
 P_DATA_DIR = "result-data-directory"
 P_GIT_REVISION = "git-revision"
-P_POD_SPEC_PATCH = "pod-spec-patch"  # template mode: resources, affinity, secrets as a podSpecPatch
-P_RUNTIME = "runtime"  # template mode: "fargate" or ""
+# template mode only: scalars that the WorkflowTemplate places into a fixed structure
+P_RUNTIME = "runtime"  # "fargate" or "" (enum): the pod label
+P_NODE_PURPOSE = "node-purpose"  # a label value: the node affinity's value
+P_NODE_PURPOSE_OPERATOR = "node-purpose-operator"  # "In" (a purpose) or "NotIn" with "" (none) (enum)
+# papermill's cpu (millicores) and memory (bytes) as integers: read in the podSpecPatch through Argo's
+# asInt(), which yields an integer or fails, so no value can change the patch's structure
+P_RESOURCE = {
+    ("requests", "cpu"): "cpu-request-millicores",
+    ("limits", "cpu"): "cpu-limit-millicores",
+    ("requests", "memory"): "memory-request-bytes",
+    ("limits", "memory"): "memory-limit-bytes",
+}
+
+
+def quantity_integer(kind: str, quantity: str) -> str:
+    """A cpu quantity in millicores or a memory quantity in bytes, rounded up (as Kubernetes rounds)."""
+    value = parse_quantity(quantity) * (1000 if kind == "cpu" else 1)
+    return str(int(value.to_integral_value(rounding="ROUND_CEILING")))
 
 
 def workflow_name(job_id: str) -> str:
@@ -94,6 +111,36 @@ class JobPlan:
         if config.checkout_git_repo is not None:
             args[P_GIT_REVISION] = req.git_revision
         return args
+
+
+def papermill_resources(
+    config: ProcessorConfig, requested: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """The papermill container's resources: the request's (with ``extra_resource_*``, as validated), cpu and
+    memory completed from ``default_resource_requests`` / ``default_resource_limits``.
+
+    A default never conflicts with a value the request chose: a default limit below the request's request
+    is raised to it, a default request above the request's limit is lowered to it; a default limit is at
+    most ``max_cpu`` / ``max_memory``.
+    """
+    requests = dict(requested.get("requests") or {})
+    limits = dict(requested.get("limits") or {})
+    for kind, maximum in (("cpu", config.max_cpu), ("memory", config.max_memory)):
+        default_request = kind not in requests and kind in config.default_resource_requests
+        default_limit = kind not in limits and kind in config.default_resource_limits
+        if default_request:
+            requests[kind] = config.default_resource_requests[kind]
+        if default_limit:
+            limit = config.default_resource_limits[kind]
+            if maximum is not None and parse_quantity(limit) > parse_quantity(maximum):
+                limit = maximum
+            limits[kind] = limit
+        if kind in requests and kind in limits and parse_quantity(requests[kind]) > parse_quantity(limits[kind]):
+            if default_limit:
+                limits[kind] = requests[kind]
+            elif default_request:
+                requests[kind] = limits[kind]
+    return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
 
 
 def output_paths(
