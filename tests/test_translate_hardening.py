@@ -61,6 +61,7 @@ def test_every_step_script_sets_a_umask_first() -> None:
     assert set(scripts) == {"git-checkout", "s3-mount", "papermill"}
     for name, script in scripts.items():
         assert script.splitlines()[:2] == ["set -u", UMASK], name
+        assert script.count(UMASK) == 1, name
     assert UMASK == "umask 022"
     assert {GIT_SCRIPT, S3_SCRIPT, PAPERMILL_SCRIPT} == set(scripts.values())
 
@@ -337,3 +338,62 @@ def test_template_mode_image_is_the_default_unless_a_regex_allows_others() -> No
     assert params["image"]["enum"] == [params["image"]["value"]]
     free = template_manifest(NotebookProcessor({"allowed_images_regex": "r/.*"}).config)
     assert "enum" not in {p["name"]: p for p in free["spec"]["arguments"]["parameters"]}["image"]
+
+
+# ---------------------------------------------------------------------------------------------- 1
+
+
+@pytest.mark.parametrize("name,config,inputs", VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_argo_never_runs_the_shared_argoexec_to_signal_a_container(name, config, inputs) -> None:
+    """Argo's controller signals a container by running a command in it (workflow/signal/signal.go): by
+    default /var/run/argo/argoexec, a file in a folder the notebook can write; run in s3-mount that is root on
+    the node. Every container names its image's own shell instead (kill-cmd annotation)."""
+    for manifest in _pods(config, inputs):
+        template = _template(manifest)
+        annotations = template["metadata"]["annotations"]
+        for container in template["containerSet"]["containers"]:
+            command = json.loads(annotations[f"workflows.argoproj.io/kill-cmd-{container['name']}"])
+            assert command == ["/bin/sh", "-c", "kill -%d 1"], container["name"]
+            assert not any("/var/run/argo" in part for part in command)
+
+
+def test_with_an_executor_account_no_container_gets_a_token() -> None:
+    """automountServiceAccountToken: false where Argo allows it: beside executor.serviceAccountName
+    (setupServiceAccount refuses it otherwise); the wait container gets the executor's token (exec-sa-token)."""
+    for mode in (False, True):
+        config = {"executor_service_account": "argo-executor", "job_service_account": "job",
+                  "use_workflow_template": mode}
+        for manifest in _pods(config, {"notebook": "a.ipynb"}):
+            template = _template(manifest)
+            assert template["automountServiceAccountToken"] is False
+            assert template["executor"] == {"serviceAccountName": "argo-executor"}
+    template = _template(manifest_for({}, {"notebook": "a.ipynb"}))
+    assert "automountServiceAccountToken" not in template and "executor" not in template
+
+
+def test_a_csi_mounted_bucket_needs_no_privileged_container(argo_crd_validator) -> None:
+    """The alternative to s3-mount (docs/architecture.md): a bucket as a CSI volume (here the Mountpoint for
+    Amazon S3 CSI driver, inline), mounted by the kubelet: no s3-mount container, nothing privileged."""
+    from lint_workflow import crd_errors
+
+    config = {"extra_volumes": [{"name": "bucket", "csi": {"driver": "s3.csi.aws.com", "volumeAttributes": {
+        "bucketName": "user-bucket"}}}], "extra_volume_mounts": [{"name": "bucket", "mountPath": "/home/jovyan/s3"}]}
+    manifest = manifest_for(config, {"notebook": "s3/nb.ipynb"})
+    assert crd_errors(argo_crd_validator, manifest) == []
+    containers = _containers(manifest)
+    assert "s3-mount" not in containers
+    assert not any(c.get("securityContext", {}).get("privileged") for c in containers.values())
+    mounts = {m["mountPath"]: m["name"] for m in containers["papermill"]["volumeMounts"]}
+    assert mounts["/home/jovyan/s3"] == "bucket"
+
+
+def test_architecture_doc_has_the_threat_model_and_the_tolerated_controller_defaults() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    threat = doc.split("## Threat model", 1)[1].split("\n## ", 1)[0]
+    for term in ("kill-cmd", "/var/run/argo", "s3-mount", "automountServiceAccountToken", "symbolic link",
+                 "cannot", "can"):
+        assert term in threat, term
+    defaults = doc.split("## Controller defaults the templates tolerate", 1)[1].split("\n## ", 1)[0]
+    for term in ("mainContainer", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
+                 "resources", "v4.0.5"):
+        assert term in defaults, term

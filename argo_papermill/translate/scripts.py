@@ -78,6 +78,29 @@ assert "'" not in STDERR_ERROR_AWK.replace("\n", "")  # it is single-quoted in t
 # 0777 and the notebooks 0666: writable by anyone who shares the home volume.
 UMASK: Final = "umask 022"
 
+# The end of the papermill step (its EXIT trap), in this order:
+# 1. Processes the notebook left behind (a kernel's child in a session of its own, say) are killed, so none
+#    can change the outputs below after they were checked: ``kill -KILL -1`` signals every process of the
+#    container's user in its PID namespace but PID 1 (Argo's emissary) and the shell itself. Only when the
+#    shell's parent is PID 1, i.e. the emissary of this container's own PID namespace started it; otherwise
+#    (the local engine, a shared process namespace) -1 would reach other processes.
+# 2. Symbolic links are removed from the outputs folder, and the folder itself replaced if it is one: Argo's
+#    wait container reads /workspace/outputs/error.json and result.ipynb following links
+#    (``os.ReadFile``, executor.go), in its own filesystem, which holds its service account token.
+# 3. The done marker, so s3-mount ends.
+PAPERMILL_EXIT: Final = f"""clean_outputs() {{
+  if [ -L {OUTPUTS_DIR} ]; then rm -f -- {OUTPUTS_DIR}; fi
+  mkdir -p -- {OUTPUTS_DIR}
+  for f in {OUTPUTS_DIR}/* {OUTPUTS_DIR}/.[!.]* {OUTPUTS_DIR}/..?*; do if [ -L "$f" ]; then rm -f -- "$f"; fi; done
+}}
+finish() {{
+  if [ "$own_pidns" = true ]; then kill -KILL -1 2> /dev/null; kill -KILL -1 2> /dev/null; fi
+  clean_outputs
+  : > {PAPERMILL_DONE_MARKER}
+}}
+own_pidns=false; if [ "$PPID" = 1 ]; then own_pidns=true; fi
+trap finish EXIT"""
+
 # papermill step. Positional arguments (all always present, "" = not set):
 #   $1 notebook (relative: under $HOME)  $2 output notebook ("" = <results>/<notebook stem>_result.ipynb)
 #   $3 cwd ("" = the notebook's folder)  $4 kernel ("" = the notebook's)  $5 parameters, base64 YAML
@@ -97,8 +120,7 @@ UMASK: Final = "umask 022"
 # tail holds only the notebook's log output).
 PAPERMILL_SCRIPT: Final = f"""set -u
 {UMASK}
-{UMASK}
-trap ': > {PAPERMILL_DONE_MARKER}' EXIT
+{PAPERMILL_EXIT}
 trap 'exit 143' TERM
 trap 'exit 130' INT
 nb=$1; out=$2; cwd=$3; kernel=$4; params=$5; log_output=$6; engine=$7; s3_wait=$8; results=$9
@@ -142,6 +164,7 @@ err=${{ARGO_PAPERMILL_ERROR_FILE:-{ERROR_RECORD_PATH}}}
 if [ "$rc" -gt 0 ] && [ "$rc" -lt 128 ] && ! test -s "$err" && test -f {PAPERMILL_STDERR_TAIL}; then
   mkdir -p -- "${{err%/*}}" && awk '{STDERR_ERROR_AWK}' {PAPERMILL_STDERR_TAIL} > "$err" || :
 fi
+clean_outputs  # links planted in (or as) the outputs folder would make cp write through them
 if test -f "$out"; then cp -- "$out" {RESULT_NOTEBOOK_COPY} || :; fi
 exit $rc
 """
@@ -152,7 +175,6 @@ exit $rc
 # papermill never runs (Argo skips a container whose dependency failed), so this step writes the
 # done marker itself; otherwise s3-mount would wait for ever.
 GIT_SCRIPT: Final = f"""set -u
-{UMASK}
 {UMASK}
 url=$1; rev=$2
 fail() {{ echo "git-checkout: $1" >&2; : > {PAPERMILL_DONE_MARKER}; exit 1; }}
@@ -167,6 +189,22 @@ fi
 git -C "{GIT_CHECKOUT_DIR}" log -1 --format='git-checkout: at %H %s'
 """
 
+# Run first by s3-mount, as root: Argo's emissary of this container (root too) keeps using the shared, world-
+# writable /var/run/argo while the notebook runs: it polls /var/run/argo/ctr/s3-mount/signal and sends the
+# number written there to s3-mount (SIGSTOP freezes it), and writes .../exitcode when it ends, following
+# links: a link planted by the notebook (same folders, user 1000) would make it write into any file of a
+# privileged container, devices included. The folders get the sticky bit and root as owner, the container's
+# own folder and argoexec become root's and read-only for others: the notebook can no longer rename, replace
+# or add anything there. Only under Argo's emissary (the folder of this container exists; $0 is its name);
+# elsewhere (the local engine) nothing is touched. Argo >= 3.1 to v4.1 keep this layout (ctr/<container>).
+ARGO_DIR_GUARD: Final = """guard_argo_dir() {
+  d=/var/run/argo
+  test -d "$d/ctr/$0" || return 0
+  chown 0:0 "$d/ctr" "$d/ctr/$0" && chmod 1777 "$d" "$d/ctr" && chmod 0755 "$d/ctr/$0" || return 1
+  if test -f "$d/argoexec"; then chown 0:0 "$d/argoexec" && chmod 0555 "$d/argoexec" || return 1; fi
+  echo "s3-mount: protected $d"
+}"""
+
 # s3-mount step. $1 bucket, $2 mount path, $3 s3fs options (comma separated, from configuration),
 # $4 seconds to wait for the mount. Credentials: env AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from a
 # Secret (s3fs reads them). s3fs runs in the foreground as a child, so its end is noticed: s3fs
@@ -178,8 +216,9 @@ git -C "{GIT_CHECKOUT_DIR}" log -1 --format='git-checkout: at %H %s'
 # that is no failure of its own (exit 0); before it (papermill killed, a stop, a deadline) it exits 143.
 S3_SCRIPT: Final = f"""set -u
 {UMASK}
-{UMASK}
 bucket=$1; mnt=$2; opts=$3; wait_s=$4
+{ARGO_DIR_GUARD}
+guard_argo_dir || {{ echo "s3-mount: cannot protect /var/run/argo from the notebook" >&2; : > {S3_FAILED_MARKER}; exit 1; }}
 mkdir -p -- "$mnt"
 mounted() {{
   while read -r _dev mp fstype _rest; do
