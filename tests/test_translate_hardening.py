@@ -241,7 +241,11 @@ def test_the_hardened_default_would_break_the_old_s3_mount() -> None:
 
 _TAG_RE = re.compile(r"{{(.*?)}}")
 _ASINT_RE = re.compile(r"=\s*asInt\(workflow\.parameters\['([^']+)'\]\)")
-HOSTILE = '1"}}],"volumes":[{"name":"h","hostPath":{"path":"/"}}],"serviceAccountName":"admin","x":[{"a":"'
+HOSTILE = [  # a value that breaks out of a JSON string, and one that is a patch itself
+    '1"}}],"volumes":[{"name":"h","hostPath":{"path":"/"}}],"serviceAccountName":"admin","x":[{"a":"',
+    '{"volumes":[{"name":"h","hostPath":{"path":"/"}}],"containers":[{"name":"papermill","securityContext":'
+    '{"privileged":true}}]}',
+]
 
 
 def argo_substitute(template: dict, values: dict[str, str]) -> dict:
@@ -277,14 +281,15 @@ TEMPLATE_CONFIGS = [
 ]
 
 
+@pytest.mark.parametrize("hostile", HOSTILE, ids=["breakout", "patch"])
 @pytest.mark.parametrize("config", TEMPLATE_CONFIGS, ids=["default", "full"])
-def test_no_template_parameter_can_change_the_pods_structure(config) -> None:
+def test_no_template_parameter_can_change_the_pods_structure(config, hostile) -> None:
     """A submitter of the WorkflowTemplate (Argo UI, CLI) chooses every parameter's value: none, however
     hostile, adds a volume, a privilege or a service account, in the podSpecPatch or anywhere else."""
     wft = template_manifest(NotebookProcessor(config).config)
     declared = [p["name"] for p in wft["spec"]["arguments"]["parameters"]]
     template = _template(wft)
-    substituted = argo_substitute(template, {name: HOSTILE for name in declared})
+    substituted = argo_substitute(template, {name: hostile for name in declared})
     assert _shape(substituted) == _shape(template)
     patch_text = substituted.get("podSpecPatch")
     if patch_text:
