@@ -76,6 +76,9 @@ def register(app, api) -> None:
     from werkzeug.exceptions import HTTPException
 
     from argo_papermill.backends.base import BackendError, Forbidden, NotFound, Rejected, Unsupported
+    from argo_papermill.errors import RequestTooLargeError
+    from argo_papermill.manager_config import LimitsSettings
+    from argo_papermill.request_guard import check_execute_body
 
     backend_errors = ((Forbidden, 403, "Forbidden"), (NotFound, 404, "NoSuchJob"),
                       (Rejected, 400, "InvalidParameterValue"), (Unsupported, 400, "InvalidParameterValue"))
@@ -116,6 +119,25 @@ def register(app, api) -> None:
         prefix = ""
 
     manager = getattr(api, "manager", None)
+    limits = getattr(getattr(manager, "config", None), "limits", None) or LimitsSettings()
+    execute_route = re.compile(rf"^{re.escape(prefix)}/processes/[^/]+/execution/?$")
+
+    @app.before_request
+    def _guard_execute():
+        """The execute body within limits and an OGC execute request, before pygeoapi parses it."""
+        if request.method != "POST" or not execute_route.match(request.path):
+            return None
+        too_large = RequestTooLargeError(f"the request body is larger than {limits.request_bytes} bytes "
+                                         "(limits.request_bytes)")
+        if request.content_length is not None and request.content_length > limits.request_bytes:
+            raise too_large
+        stream = request.environ.get("wsgi.input")  # (also a chunked body, which has no Content-Length)
+        raw = stream.read(limits.request_bytes + 1) if stream is not None else b""
+        if len(raw) > limits.request_bytes:
+            raise too_large
+        request._cached_data = raw  # what pygeoapi reads as request.data (werkzeug's get_data cache)
+        check_execute_body(raw, limits.json_depth)
+        return None
     results_route = re.compile(rf"^{re.escape(prefix)}/jobs/[^/]+/results/?$")
 
     @app.after_request

@@ -84,5 +84,20 @@ class ResultInvalidError(ClientVisibleError):
     ogc_exception_code = "InvalidResult"
 
 
+class RequestTooLargeError(ClientVisibleError):
+    """A request body over ``limits.request_bytes``: 413, refused before it is parsed; nothing created."""
+
+    http_status_code = 413
+    ogc_exception_code = "RequestTooLarge"
+
+
+class SyncBusyError(ClientVisibleError):
+    """Every synchronous-execution slot of this server process is waiting (``limits.sync_waits``): 503,
+    nothing created; the client may retry or execute asynchronously."""
+
+    http_status_code = 503
+    ogc_exception_code = "ServiceUnavailable"
+
+
 class ConfigurationError(ValueError):
     """A configuration key is unknown or has a bad value; raised at start-up."""

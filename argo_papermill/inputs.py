@@ -23,6 +23,10 @@ from argo_papermill.errors import InvalidInputError
 from argo_papermill.translate.quantity import is_quantity, parse_quantity
 
 MAX_STRING = 1024
+NAME_MAX = 255  # bytes of one file or folder name (Linux, and most object stores' key parts)
+# the results folder is <YYYYmmdd-HHMMSS-ffffff>-<stem>-<job id> and the notebook <stem>_result_<stamp>_<id>.ipynb
+MAX_STEM_BYTES = NAME_MAX - len("_result_20260101-000000-000000_.ipynb") - 36
+MAX_PARAMETERS_DEPTH = 32  # nesting of parameters_json (each level is a mapping or list of the notebook's)
 KERNEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+@:-]*$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -113,6 +117,10 @@ def _parameters(inputs: NotebookInputs, limit: int) -> str:
     ``parameters_json`` wins over ``parameters``, as in the predecessor.
     """
     if inputs.parameters_json is not None:
+        from argo_papermill.request_guard import json_depth
+
+        if json_depth(inputs.parameters_json) > MAX_PARAMETERS_DEPTH:
+            raise _bad("parameters_json", f"nested deeper than {MAX_PARAMETERS_DEPTH} levels")
         return _within_limit("parameters_json", _encoded_json(inputs.parameters_json), limit)
     if inputs.parameters:
         text = inputs.parameters.strip()
@@ -150,11 +158,25 @@ def _within_limit(field: str, encoded: str, limit: int) -> str:
     return encoded
 
 
+def _name_bytes(field: str, name: str) -> None:
+    """A file or folder name the job's filesystem can hold: at most 255 bytes (UTF-8)."""
+    if len(name.encode("utf-8", "surrogatepass")) > NAME_MAX:
+        raise _bad(field, f"a file or folder name may have at most {NAME_MAX} bytes (UTF-8); "
+                          f"{name[:40]!r}... has more")
+
+
 def _notebook(value: str) -> str:
     _plain("notebook", value)
     path = posixpath.normpath(posixpath.join(JOB_HOME, value))
     if path in ("/", JOB_HOME):
         raise _bad("notebook", "must name a notebook file")
+    for part in path.split("/"):
+        _name_bytes("notebook", part)
+    stem = posixpath.splitext(posixpath.basename(path))[0]
+    if len(stem.encode("utf-8", "surrogatepass")) > MAX_STEM_BYTES:
+        raise _bad("notebook", f"its name may have at most {MAX_STEM_BYTES} bytes without '.ipynb': the job's "
+                               f"results folder and notebook are named after it, and a name has at most "
+                               f"{NAME_MAX} bytes")
     return path
 
 
@@ -184,6 +206,7 @@ def _name_part(field: str, value: str | None) -> str | None:
     _plain(field, value, option_like=False)
     if "/" in value or "\\" in value or value in ("", ".", ".."):
         raise _bad(field, "must be a plain file or folder name (no '/', '.' or '..': no path traversal)")
+    _name_bytes(field, value)
     return value
 
 
@@ -199,6 +222,8 @@ def _result_data_directory(value: str | None) -> str | None:
     parts = [p for p in check.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         raise _bad("result_data_directory", f"must be a folder inside {JOB_HOME} (no '..': no path traversal)")
+    for part in value.replace("{job_name}", "pygeoapi-job-" + "0" * 36).split("/"):
+        _name_bytes("result_data_directory", part)
     return "/".join(p for p in value.split("/") if p not in ("", "."))
 
 

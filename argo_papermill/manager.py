@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +45,7 @@ from argo_papermill.errors import (  # SyncTimeoutError, ResultForbiddenError: a
     ResultNotFoundError,
     ResultTooLargeError,
     SubmissionRejectedError,
+    SyncBusyError,
     SyncTimeoutError,
 )
 from argo_papermill.manager_config import ManagerConfig, load_manager_config
@@ -112,6 +113,7 @@ class ArgoManager(BaseManager):
         self._local_jobs: collections.OrderedDict[str, dict] = collections.OrderedDict()
         self._local_lock = threading.Lock()
         self._verified_templates: set[tuple[str, str]] = set()  # (process id, template name) checked
+        self._sync_slots = threading.BoundedSemaphore(self.config.limits.sync_waits)
         self.notifier = Notifier(lambda: self.backend, self._job, self._allow_internal, self.config.callbacks,
                                  result_fn=self.get_job_result)
 
@@ -220,8 +222,20 @@ class ArgoManager(BaseManager):
                                                                       subscriber, requested_response)
             self.update_job(job_id, {"_outputs": (mimetype, outputs)})
             return mimetype, outputs, status
-        self.submit(p, job_id, data_dict, subscriber)
-        job = self.wait(job_id, self.config.sync_timeout)
+        from argo_papermill.request_guard import client_gone_probe
+
+        if not self._sync_slots.acquire(blocking=False):  # before anything is created
+            raise SyncBusyError(
+                f"{self.config.limits.sync_waits} synchronous executions are already waiting in this server "
+                "process (limits.sync_waits); retry later or execute asynchronously (Prefer: respond-async)")
+        try:
+            self.submit(p, job_id, data_dict, subscriber)
+            job = self.wait(job_id, self.config.sync_timeout, gone=client_gone_probe())
+        finally:
+            self._sync_slots.release()
+        if job.get("_client_gone"):
+            LOGGER.info("sync execution of job %s: the client went away; the job keeps running", job_id)
+            raise SyncTimeoutError(f"the client went away; job {job_id} keeps running at /jobs/{job_id}")
         if job["status"] == "successful":
             mimetype, outputs = self.get_job_result(job_id)
             if requested_response == RequestedResponse.document.value:
@@ -324,6 +338,9 @@ class ArgoManager(BaseManager):
     def _check_subscriber(self, uris: dict, process_id: str) -> None:
         allow = self._allow_internal(process_id)
         for key, url in uris.items():
+            if not isinstance(url, str):
+                raise InvalidInputError(f"subscriber.{key} must be a string (an http(s) URL)",
+                                        field=f"subscriber.{key}")
             if not url.startswith(("http://", "https://")):
                 raise InvalidInputError(f"subscriber.{key} must be an http(s) URL", field=f"subscriber.{key}")
             try:
@@ -335,13 +352,16 @@ class ArgoManager(BaseManager):
                 raise InvalidInputError(f"subscriber.{key}: URL not allowed (private address)",
                                         field=f"subscriber.{key}")
 
-    def wait(self, job_id: str, timeout: float) -> dict:
-        """Poll the job until it is final or ``timeout`` seconds passed; the last job dict."""
+    def wait(self, job_id: str, timeout: float, gone: Callable[[], bool] | None = None) -> dict:
+        """Poll the job until it is final, ``timeout`` seconds passed or ``gone()`` says the client left
+        (then the job dict has ``_client_gone``); the last job dict."""
         deadline = time.monotonic() + timeout
         while True:
             job = self._job(self._read(job_id))
             if job["status"] in ("successful", "failed", "dismissed") or time.monotonic() >= deadline:
                 return job
+            if gone is not None and gone():
+                return {**job, "_client_gone": True}
             time.sleep(min(self.config.sync_poll_interval, max(0.0, deadline - time.monotonic())))
 
     # ------------------------------------------------------------ jobs

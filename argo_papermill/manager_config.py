@@ -70,6 +70,14 @@ class CallbackSettings(_Strict):
     poll_interval: float = Field(5.0, gt=0)  # how often the notifier looks at jobs with subscribers
 
 
+class LimitsSettings(_Strict):
+    """What one request may cost: refused (413/400/503) before anything is created."""
+
+    request_bytes: int = Field(1024 * 1024, gt=0)  # body of POST /processes/{id}/execution
+    json_depth: int = Field(64, ge=2)  # nesting of that body (and so of parameters_json)
+    sync_waits: int = Field(8, ge=1)  # synchronous executions waiting at once per server process
+
+
 class ManagerConfig(_Strict):
     """``server.manager`` for ``name: argo_papermill.ArgoManager``."""
 
@@ -81,6 +89,7 @@ class ManagerConfig(_Strict):
     local: dict[str, Any] = Field(default_factory=dict)  # validated by the local backend itself
     results: ResultsSettings = Field(default_factory=ResultsSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     sync_timeout: float = Field(600.0, gt=0)  # seconds a sync execution waits before answering with a timeout
     sync_poll_interval: float = Field(1.0, gt=0)
     request_timeout: float = Field(30.0, gt=0)  # per API request (connect + read)

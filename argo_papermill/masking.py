@@ -11,12 +11,18 @@ SECRET_KEY_RE: Final = re.compile(r"secret|key|password|passwd|token|credential"
 MASK: Final = "*"
 
 
-def mask_secrets(value: Any) -> Any:
-    """A copy with the values of keys that look like credentials replaced by ``MASK``, at any depth."""
+MAX_DEPTH: Final = 100  # deeper than this everything is masked (and no RecursionError is possible)
+
+
+def mask_secrets(value: Any, _depth: int = 0) -> Any:
+    """A copy with the values of keys that look like credentials replaced by ``MASK``, at any depth
+    (below ``MAX_DEPTH`` levels whole values are masked)."""
+    if _depth >= MAX_DEPTH and isinstance(value, dict | list):
+        return MASK
     if isinstance(value, dict):
-        return {k: (MASK if SECRET_KEY_RE.search(str(k)) else mask_secrets(v)) for k, v in value.items()}
+        return {k: (MASK if SECRET_KEY_RE.search(str(k)) else mask_secrets(v, _depth + 1)) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_secrets(v) for v in value]
+        return [mask_secrets(v, _depth + 1) for v in value]
     return value
 
 

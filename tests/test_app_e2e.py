@@ -24,8 +24,8 @@ VENV_BIN = Path(sys.executable).parent
 TESTS = Path(__file__).resolve().parent
 
 
-def pygeoapi_config(port: int, manager: dict) -> dict:
-    return {
+def pygeoapi_config(port: int, manager: dict, extra_resources: dict | None = None) -> dict:
+    config = {
         "server": {"bind": {"host": "127.0.0.1", "port": port}, "url": f"http://127.0.0.1:{port}",
                    "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8", "languages": ["en-US"],
                    "limits": {"default_items": 10, "max_items": 50},
@@ -43,17 +43,20 @@ def pygeoapi_config(port: int, manager: dict) -> dict:
             "hello-world": {"type": "process", "processor": {"name": "HelloWorld"}},
         },
     }
+    config["resources"].update(extra_resources or {})
+    return config
 
 
-def start_server(tmp: Path, manager: dict) -> tuple[subprocess.Popen, str]:
+def start_server(tmp: Path, manager: dict, extra_resources: dict | None = None, workers: int = 2,
+                 threads: int = 4) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cfg, oas = tmp / "pygeoapi.yml", tmp / "openapi.yml"
-    cfg.write_text(yaml.safe_dump(pygeoapi_config(port, manager)))
+    cfg.write_text(yaml.safe_dump(pygeoapi_config(port, manager, extra_resources)))
     env = {**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(oas),
            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     subprocess.run([str(VENV_BIN / "pygeoapi"), "openapi", "generate", str(cfg), "--output-file", str(oas)],
                    env=env, check=True, capture_output=True, timeout=120)
-    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "2", "--threads", "4",
+    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--threads", str(threads),
                              "--timeout", "120", "argo_papermill.app:APP"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp / "gunicorn.log", "w"))
     url = f"http://127.0.0.1:{port}"
