@@ -61,6 +61,50 @@ def notebook_html(notebook: bytes) -> str:
     return body
 
 
+class ClientErrorLogFilter(logging.Filter):
+    """pygeoapi's ``API.get_exception`` logs every error answer at ERROR with the traceback of the
+    exception being handled, a 404 for an unknown job included (megabytes of log under a scanner). Client
+    errors (4xx) become one WARNING line, server errors one ERROR line; our own handler below still logs
+    the traceback of an unexpected exception."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.funcName != "get_exception":
+            return True
+        status = _get_exception_status()
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            record.msg = f"{record.getMessage()} ({type(exc).__name__})"
+            record.args = None
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        if status is not None:
+            record.msg = f"{status} {record.getMessage()}"
+            record.args = None
+            if status < 500:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _get_exception_status() -> int | None:
+    """The HTTP status pygeoapi's ``get_exception`` (a caller of this log call) is answering with."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "get_exception" and "status" in frame.f_locals:
+            try:
+                return int(frame.f_locals["status"])
+            except (TypeError, ValueError):
+                return None
+        frame = frame.f_back
+    return None
+
+
+def _quiet_client_errors() -> None:
+    logger = logging.getLogger("pygeoapi.api")
+    if not any(isinstance(f, ClientErrorLogFilter) for f in logger.filters):
+        logger.addFilter(ClientErrorLogFilter())
+
+
 def _document(status: int, code: str, description: str):
     from flask import Response
 
@@ -110,6 +154,7 @@ def register(app, api) -> None:
         LOGGER.exception("unhandled error")
         return _document(500, "NoApplicableCode", "internal server error (see the server log)")
 
+    _quiet_client_errors()
     prefix = ""
     try:
         from pygeoapi.util import get_api_rules

@@ -134,7 +134,11 @@ class ArgoManager(BaseManager):
         self.notifier.start()
 
     def _allow_internal(self, process_id: str) -> bool:
-        return bool((self.processes.get(process_id) or {}).get("allow_internal_requests", False))
+        """``allow_internal_requests`` of the process: on the resource (where pygeoapi reads it) or in its
+        processor block (where this project documents it)."""
+        resource = self.processes.get(process_id) or {}
+        processor = resource.get("processor") if isinstance(resource.get("processor"), dict) else {}
+        return bool(resource.get("allow_internal_requests", False) or processor.get("allow_internal_requests"))
 
     def _job(self, workflow: dict) -> dict:
         """The job dict of a Workflow, with progress never lower than this process saw before."""

@@ -24,7 +24,8 @@ VENV_BIN = Path(sys.executable).parent
 TESTS = Path(__file__).resolve().parent
 
 
-def pygeoapi_config(port: int, manager: dict, extra_resources: dict | None = None) -> dict:
+def pygeoapi_config(port: int, manager: dict, extra_resources: dict | None = None,
+                    logging: dict | None = None) -> dict:
     config = {
         "server": {"bind": {"host": "127.0.0.1", "port": port}, "url": f"http://127.0.0.1:{port}",
                    "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8", "languages": ["en-US"],
@@ -44,14 +45,15 @@ def pygeoapi_config(port: int, manager: dict, extra_resources: dict | None = Non
         },
     }
     config["resources"].update(extra_resources or {})
+    config["logging"] = logging or config["logging"]
     return config
 
 
 def start_server(tmp: Path, manager: dict, extra_resources: dict | None = None, workers: int = 2,
-                 threads: int = 4) -> tuple[subprocess.Popen, str]:
+                 threads: int = 4, logging: dict | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cfg, oas = tmp / "pygeoapi.yml", tmp / "openapi.yml"
-    cfg.write_text(yaml.safe_dump(pygeoapi_config(port, manager, extra_resources)))
+    cfg.write_text(yaml.safe_dump(pygeoapi_config(port, manager, extra_resources, logging)))
     env = {**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(oas),
            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     subprocess.run([str(VENV_BIN / "pygeoapi"), "openapi", "generate", str(cfg), "--output-file", str(oas)],
