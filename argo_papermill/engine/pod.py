@@ -280,6 +280,22 @@ def host_root_args() -> list[str]:
     return args
 
 
+def confinement_args(hidden: list[Path], plan: PodPlan) -> list[str]:
+    """bwrap arguments, after the pod's mounts, that keep the engine's data folder (the store, other pods'
+    files and env) and the secrets folder (every Secret) out of the sandbox also where a mount shows them
+    (e.g. the data folder inside the bound home), then give the pod back its own folders at their paths.
+    The pod's own Secrets are bound from the host at their mount paths, so they stay readable."""
+    args: list[str] = []
+    for path in hidden:
+        for mount in plan.mounts:
+            host = Path(mount.host)
+            if path != host and host in path.parents:
+                args += ["--tmpfs", str(Path(mount.path) / path.relative_to(host))]
+    for own in (plan.dir, plan.log_dir):
+        args += ["--bind", str(own), str(own)]
+    return args
+
+
 class PodProcess:
     """The running sandbox of one pod: start, watch events and progress, stop."""
 
@@ -307,8 +323,11 @@ class PodProcess:
         self.sandboxed = bool(bwrap)
         if bwrap:
             argv = [bwrap, *host_root_args(), "--unshare-pid", "--die-with-parent"]
+            hidden = [p for p in (self.cfg.data_dir, self.cfg.secrets_dir) if p is not None]
+            argv += [arg for path in hidden for arg in ("--tmpfs", str(path))]
             for mount in self.plan.mounts:
                 argv += ["--ro-bind" if mount.read_only else "--bind", str(mount.host), mount.path]
+            argv += confinement_args(hidden, self.plan)
             argv += ["--", *runner, str(spec_file)]
         else:
             for mount in self.plan.mounts:
