@@ -169,11 +169,12 @@ def test_forbidden_names_the_missing_permission(kube):
 
 
 def test_server_errors_and_unreachable_are_unavailable(kube):
-    kube.fail("GET", r"pygeoapi-job-a$", 503, "ServiceUnavailable", "etcd down", times=1)
+    kube.fail("GET", r"pygeoapi-job-a$", 503, "ServiceUnavailable", "etcd down")  # lasting: reads are retried
     b = backend(kube.url)
     with pytest.raises(Unavailable) as e:
         b.get("pygeoapi-job-a")
     assert "503" in e.value.reason
+    kube.clear_faults()
     dead = backend(f"http://127.0.0.1:{free_port()}")
     t0 = time.time()
     with pytest.raises(Unavailable) as e:

@@ -32,6 +32,8 @@ from argo_papermill.backends.base import (
     Rejected,
     Unavailable,
     Unsupported,
+    parse_retry_after,
+    retry_read,
 )
 from argo_papermill.contract import LABEL_ARGO_PHASE
 from argo_papermill.manager_config import ArgoServerSettings
@@ -44,6 +46,7 @@ ALL_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Error")
 # is exactly what get_job shows (list items lack hydrated nodes, and archived ones have no nodes at all)
 LIST_FIELDS = "metadata,items.metadata.name"
 RESOURCE = "workflows.argoproj.io"
+READ_VERBS = frozenset({"get", "list"})  # idempotent: retried while the server is Unavailable
 _STATUS_RE = re.compile(r"status code (\d{3})")
 _MESSAGE_RE = re.compile(r"with message: `(.*)`", re.DOTALL)
 
@@ -109,6 +112,12 @@ class ArgoServerBackend:
                                 namespace=self.namespace, session=self._session)
 
     def _call(self, verb: str, fn: Callable[[Any], Any], resource: str = RESOURCE) -> Any:
+        """``fn(service)`` with errors as BackendErrors; reads (get, list) retried while Unavailable."""
+        if verb in READ_VERBS:
+            return retry_read(lambda: self._call_once(verb, fn, resource))
+        return self._call_once(verb, fn, resource)
+
+    def _call_once(self, verb: str, fn: Callable[[Any], Any], resource: str = RESOURCE) -> Any:
         import warnings
 
         try:
@@ -139,7 +148,7 @@ class ArgoServerBackend:
         if 400 <= code < 500 and code != 429:
             return Rejected(f"Argo Server rejected the request ({code}): {message}")
         if code:
-            return Unavailable(f"Argo Server unavailable ({code}): {message}")
+            return Unavailable(f"Argo Server unavailable ({code}): {message}", transient=code != 501)
         return Unavailable(f"unexpected answer from the Argo Server: {type(exc).__name__}")
 
     # ---- WorkflowBackend
@@ -276,7 +285,12 @@ class ArgoServerBackend:
 
     def _get(self, path: str, verb: str, resource: str, params: dict | None = None,
              stream: bool = False) -> requests.Response:
-        """GET on the server's REST API with the bearer token; errors as BackendErrors; the caller closes."""
+        """GET on the server's REST API with the bearer token, retried while Unavailable; errors as
+        BackendErrors; the caller closes."""
+        return retry_read(lambda: self._get_once(path, verb, resource, params, stream))
+
+    def _get_once(self, path: str, verb: str, resource: str, params: dict | None = None,
+                  stream: bool = False) -> requests.Response:
         token = self._token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         verify: Any = self.settings.ca_cert if (self.settings.verify_ssl and self.settings.ca_cert) \
@@ -293,5 +307,8 @@ class ArgoServerBackend:
                 message = str(resp.json().get("message") or resp.reason)
             except ValueError:
                 message = resp.reason or ""
-        raise self._translate(RuntimeError(f"status code {resp.status_code} with message: `{message}`"),
-                              verb, resource)
+        error = self._translate(RuntimeError(f"status code {resp.status_code} with message: `{message}`"),
+                                verb, resource)
+        if isinstance(error, Unavailable):
+            error.retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        raise error

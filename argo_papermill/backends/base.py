@@ -8,12 +8,18 @@ Errors are the ``BackendError`` subclasses below, never a client library's own.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 PAGE_READERS = 8  # threads that read one page's workflows concurrently
+READ_ATTEMPTS = 3  # a read (get, list) is tried this often while the API is Unavailable
+READ_BACKOFF = 0.2  # seconds before the 2nd try, doubled per try
+READ_BACKOFF_MAX = 2.0  # the longest wait, also for a server's Retry-After
 
 
 class BackendError(Exception):
@@ -45,7 +51,12 @@ class Forbidden(BackendError):
 
 
 class Unavailable(BackendError):
-    """Connection refused, timeout or 5xx."""
+    """Connection refused, timeout, 429 or 5xx; ``retry_after``: seconds the server asked to wait."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, transient: bool = True):
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.transient = transient  # False: trying again cannot help (e.g. 501 Not Implemented)
 
 
 class Unsupported(BackendError):
@@ -105,6 +116,30 @@ class WorkflowBackend(Protocol):
 
     def get_workflow_template(self, name: str) -> dict:
         """The installed WorkflowTemplate ``name`` (for ``use_workflow_template``); NotFound if absent."""
+
+
+def retry_read(fn: Callable[[], T], attempts: int = READ_ATTEMPTS) -> T:
+    """``fn()`` (a read: idempotent), tried again while it raises ``Unavailable`` (5xx, 429, timeout,
+    dropped connection), ``attempts`` times in all, waiting ``READ_BACKOFF`` doubled per try, or the
+    server's ``Retry-After``, never longer than ``READ_BACKOFF_MAX``; then the last error. Writes are never
+    retried here (the manager retries a create, which is idempotent by name)."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Unavailable as exc:
+            if attempt == attempts - 1 or not exc.transient:
+                raise
+            wait = exc.retry_after if exc.retry_after is not None else READ_BACKOFF * 2 ** attempt
+            time.sleep(max(0.0, min(wait, READ_BACKOFF_MAX)))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds of an HTTP ``Retry-After`` (delta-seconds only; a date is ignored)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def full_items(backend: WorkflowBackend, items: list[dict]) -> list[dict]:

@@ -34,6 +34,8 @@ from argo_papermill.backends.base import (
     PageReader,
     Rejected,
     Unavailable,
+    parse_retry_after,
+    retry_read,
 )
 from argo_papermill.contract import ARGO_CONTAINERS, LABEL_ARGO_PHASE
 from argo_papermill.manager_config import KubernetesSettings
@@ -108,6 +110,7 @@ def select(metas: list[dict], label_selector: str, phases: frozenset[str] | None
         out.append(m)
     return out
 
+READ_VERBS = frozenset({"get", "list"})  # idempotent: retried while the API is Unavailable
 
 # --------------------------------------------------------------------------- errors
 def permission_for(verb: str, namespace: str, resource: str = RESOURCE) -> str:
@@ -132,7 +135,9 @@ def translate_api_error(exc: Exception, verb: str, namespace: str, resource: str
         if code == 409:
             return AlreadyExists(message) if verb == "create" else Conflict(message)
         if code == 0 or code >= 500 or code == 429:
-            return Unavailable(f"Kubernetes API unavailable ({code}): {message}")
+            headers = getattr(exc, "headers", None) or {}
+            return Unavailable(f"Kubernetes API unavailable ({code}): {message}",
+                               retry_after=parse_retry_after(headers.get("Retry-After")))
         return Rejected(f"Kubernetes API rejected the request ({code}): {message}")
     return Unavailable(f"Kubernetes API unreachable: {type(exc).__name__}: {_short(exc)}")
 
@@ -387,12 +392,16 @@ class KubernetesBackend:
         return client.CustomObjectsApi(self._client())
 
     def _call(self, verb: str, fn: Callable[[], Any], resource: str = RESOURCE) -> Any:
-        try:
-            return fn()
-        except BackendError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every client failure becomes a BackendError
-            raise translate_api_error(exc, verb, self.namespace, resource) from None
+        """``fn()`` with client errors as BackendErrors; reads (get, list) retried while Unavailable."""
+        def once() -> Any:
+            try:
+                return fn()
+            except BackendError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every client failure becomes a BackendError
+                raise translate_api_error(exc, verb, self.namespace, resource) from None
+
+        return retry_read(once) if verb in READ_VERBS else once()
 
     # ---- WorkflowBackend
     def create(self, workflow: dict) -> dict:

@@ -138,8 +138,9 @@ class FakeArgoServer:
 
     # ---- helpers shared with the fake controller
     def fail(self, method: str, pattern: str, status: int, message: str = "injected", times: int = -1,
-             after_apply: bool = False) -> Fault:
-        f = Fault(method, pattern, status, message=message, times=times, after_apply=after_apply)
+             after_apply: bool = False, **kind) -> Fault:
+        """Inject a fault; ``kind``: ``delay``, ``drop``, ``retry_after`` (see ``fakes.kube.Fault``)."""
+        f = Fault(method, pattern, status, message=message, times=times, after_apply=after_apply, **kind)
         with self.lock:
             self.faults.append(f)
         return f
@@ -172,18 +173,20 @@ class FakeArgoServer:
             self.live[(md["namespace"], md["name"])] = obj
 
     def _fault(self, method, path, after_apply: bool = False):
+        f = self.match_fault(method, path, after_apply)
+        return err(f.status, f.message) if f else None
+
+    def match_fault(self, method, path, after_apply: bool = False) -> Fault | None:
         with self.lock:
             for f in self.faults:
                 if f.matches(method, path, after_apply):
-                    return err(f.status, f.message)
+                    return f
         return None
 
     # ---- REST
     def handle(self, method, path, q, body, auth):
         if self.token is not None and auth != f"Bearer {self.token}":
             return err(401, "token not valid for running mode")
-        if fault := self._fault(method, path):
-            return fault
         one = lambda k, d=None: q.get(k, [d])[0]  # noqa: E731
         with self.lock:
             if m := WF.match(path):
@@ -318,8 +321,15 @@ def serve(fake: FakeArgoServer | None = None, port: int = 0, tls=None):
             path, q, body = self.read_request()
             body = None if body is INVALID_JSON else body
             fake.requests.append((self.command, path, q, body))
+            authorized = fake.token is None or self.headers.get("Authorization") == f"Bearer {fake.token}"
+            fault = fake.match_fault(self.command, path) if authorized else None
+            if fault and self.fault_answered(fault, err(fault.status, fault.message)[1]):
+                return
             answer = fake.handle(self.command, path, q, body, self.headers.get("Authorization"))
-            self.send_payload(*(fake._fault(self.command, path, after_apply=True) or answer))
+            after = fake.match_fault(self.command, path, after_apply=True)
+            if after and self.fault_answered(after, err(after.status, after.message)[1]):
+                return
+            self.send_payload(*answer)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _do
 

@@ -35,14 +35,45 @@ class QuietHandler(BaseHTTPRequestHandler):
             body = INVALID_JSON
         return u.path, parse_qs(u.query), body
 
-    def send_payload(self, code: int, payload, ctype: str = "application/json") -> None:
+    def send_payload(self, code: int, payload, ctype: str = "application/json", headers: dict | None = None) -> None:
         """A str is sent as it is, anything else as JSON."""
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def drop_connection(self) -> None:
+        """Close the connection without an answer (a crashed proxy, a reset)."""
+        import socket
+
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def fault_answered(self, fault, payload) -> bool:
+        """Apply an injected fault (kube.Fault): wait ``delay``; drop the connection, or answer ``status``
+        (with ``Retry-After``). True when the request is answered; False for a slow-only fault (status 0),
+        after which the request is served as usual."""
+        if fault is None:
+            return False
+        if fault.delay:
+            import time
+
+            time.sleep(fault.delay)
+        if fault.drop:
+            self.drop_connection()
+            return True
+        if not fault.status:
+            return False
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
+        self.send_payload(fault.status, payload, headers=headers)
+        return True
 
 
 def loopback_certificate(folder: Path) -> tuple[Path, Path]:

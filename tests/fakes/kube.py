@@ -103,6 +103,10 @@ class Fault:
     times: int = -1  # -1 = until removed
     watch: bool | None = None  # restrict to watch (True) or non-watch (False) requests
     after_apply: bool = False  # do the request, then answer with this status (a timeout after the commit)
+    delay: float = 0.0  # seconds to wait first (a slow API; with status 0 the request is then served)
+    drop: bool = False  # close the connection without an answer (after the commit with after_apply)
+    retry_after: str | None = None  # Retry-After header of the answer (429)
+    cut_watch: bool = False  # a watch stream: send half of the first event, then close the connection
 
     def matches(self, method: str, path: str, after_apply: bool) -> bool:
         """Whether this fault answers the request now (and counts it)."""
@@ -135,8 +139,9 @@ class FakeKube:
     # ---- test helpers
     def fail(self, method: str, pattern: str, status: int, reason: str = "InternalError",
              message: str = "injected", times: int = -1, watch: bool | None = None,
-             after_apply: bool = False) -> Fault:
-        f = Fault(method, pattern, status, reason, message, times, watch, after_apply)
+             after_apply: bool = False, **kind) -> Fault:
+        """Inject a fault; ``kind``: ``delay``, ``drop``, ``retry_after``, ``cut_watch`` (see ``Fault``)."""
+        f = Fault(method, pattern, status, reason, message, times, watch, after_apply, **kind)
         with self.cond:
             self.faults.append(f)
         return f
@@ -203,10 +208,17 @@ class FakeKube:
         self.cond.notify_all()
 
     def _fault(self, method: str, path: str, is_watch: bool, after_apply: bool = False) -> tuple[int, dict] | None:
+        f = self.match_fault(method, path, is_watch, after_apply)
+        return (f.status, status_body(f.status, f.reason, f.message)) if f else None
+
+    def match_fault(self, method: str, path: str, is_watch: bool, after_apply: bool = False,
+                    cut_watch: bool = False) -> Fault | None:
+        """The injected fault that answers this request now (counted), if any."""
         with self.cond:
             for f in list(self.faults):
-                if (f.watch is None or f.watch == is_watch) and f.matches(method, path, after_apply):
-                    return f.status, status_body(f.status, f.reason, f.message)
+                if f.cut_watch == cut_watch and (f.watch is None or f.watch == is_watch) \
+                        and f.matches(method, path, after_apply):
+                    return f
         return None
 
     def authorized(self, header: str | None) -> bool:
@@ -394,11 +406,12 @@ def serve(fake: FakeKube | None = None, port: int = 0, tls=None):
             fake.requests.append((self.command, path, q, body))
             if not fake.authorized(self.headers.get("Authorization")):
                 return self.send_payload(401, status_body(401, "Unauthorized", "Unauthorized"))
-            fault = fake._fault(self.command, path, is_watch)
-            if fault:
-                return self.send_payload(*fault)
+            fault = fake.match_fault(self.command, path, is_watch)
+            if fault and self.fault_answered(fault, status_body(fault.status, fault.reason, fault.message)):
+                return
             accept = self.headers.get("Accept", "")
             if self.command == "GET" and is_watch:
+                cut = fake.match_fault(self.command, path, is_watch, cut_watch=True)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Transfer-Encoding", "chunked")  # as the apiserver streams a watch
@@ -407,6 +420,10 @@ def serve(fake: FakeKube | None = None, port: int = 0, tls=None):
 
                 def write(ev):
                     data = (json.dumps(ev) + "\n").encode()
+                    if cut is not None:  # the stream breaks in the middle of an event
+                        self.wfile.write(f"{len(data):x}\r\n".encode() + data[: len(data) // 2])
+                        self.wfile.flush()
+                        raise ConnectionResetError("injected: watch cut mid-event")
                     self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                     self.wfile.flush()
 
@@ -414,10 +431,12 @@ def serve(fake: FakeKube | None = None, port: int = 0, tls=None):
                     fake.watch(path, q, write, metadata_only="as=PartialObjectMetadata" in accept)
                     self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    self.drop_connection()
                 return
             code, payload = fake.handle(self.command, path, q, body, self.headers.get("Content-Type", ""), accept)
-            code, payload = fake._fault(self.command, path, is_watch, after_apply=True) or (code, payload)
+            after = fake.match_fault(self.command, path, is_watch, after_apply=True)
+            if after and self.fault_answered(after, status_body(after.status, after.reason, after.message)):
+                return
             self.send_payload(code, payload, "text/plain" if isinstance(payload, str) else "application/json")
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _do
