@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Creates .venv (Python 3.12) with argo-papermill and its test extras, and, when run as root on
 # Debian, the system packages the embedded engine, the tests and the quickstart use (bubblewrap, s3fs,
-# git, fuse3, curl).
+# git, fuse3, curl, openssl).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pair in bwrap:bubblewrap s3fs:s3fs git:git fusermount3:fuse3 curl:curl; do
+for pair in bwrap:bubblewrap s3fs:s3fs git:git fusermount3:fuse3 curl:curl openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair##*:}")
 done
 if ((${#need_pkgs[@]})); then
