@@ -44,6 +44,7 @@ setup(
             "jsonschema>=4.21",
             "moto[server]>=5",
             "matplotlib>=3.8",
+            "schemathesis>=4.30",
         ],
     },
     entry_points={

@@ -117,6 +117,7 @@ def register(app, api) -> None:
     from flask import Response, request
     from pygeoapi.error import GenericError
     from pygeoapi.process.base import JobNotFoundError, JobResultNotFoundError
+    from werkzeug.datastructures import Headers
     from werkzeug.exceptions import HTTPException
 
     from argo_papermill.backends.base import BackendError, Forbidden, NotFound, Rejected, Unsupported
@@ -187,8 +188,14 @@ def register(app, api) -> None:
 
     @app.after_request
     def _result_headers(response):
+        if not isinstance(response.headers, Headers):  # pygeoapi assigns a plain dict (case-sensitive keys)
+            response.headers = Headers(response.headers)
         if request.method in ("GET", "HEAD") and results_route.match(request.path):
             harden_result_response(response)
+        if response.status_code >= 400 and response.mimetype == "application/ld+json":
+            # pygeoapi answers ?f=jsonld errors with its plain exception document labelled JSON-LD, a type
+            # its OpenAPI document does not list for errors: it is JSON
+            response.mimetype = "application/json"
         return response
 
     @app.route(f"{prefix}/jobs/<job_id>/logs", methods=["GET"])

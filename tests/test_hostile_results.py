@@ -108,6 +108,7 @@ def test_plain_results_say_nosniff(env):
     r = results(env, job_id)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
     assert r.headers.get("X-Content-Type-Options") == "nosniff"
+    assert "Content-Security-Policy" not in r.headers  # passive content: shown as it is
 
 
 # ---------------------------------------------------------------- 2. a FIFO does not hang the server
