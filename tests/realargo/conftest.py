@@ -18,7 +18,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE))  # kubeapi, server; appended: tests/conftest.py stays `conftest`
 
 from kubeapi import KubeApi  # noqa: E402
 
