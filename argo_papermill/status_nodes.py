@@ -141,7 +141,13 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime(DATETIME_FORMAT)
+    """A job timestamp: pygeoapi's ``DATETIME_FORMAT`` at Argo's precision, whole seconds.
+
+    Argo's ``startedAt``/``finishedAt`` have whole seconds; the creation time (microseconds in the
+    ``pygeoapi.io/created`` annotation) is truncated to match, so every timestamp of a job has the
+    same format and precision (``2026-01-02T03:04:05.000000Z``) and ``created <= started <= finished``.
+    """
+    return value.astimezone(timezone.utc).replace(microsecond=0).strftime(DATETIME_FORMAT)
 
 
 def node_label(node: dict) -> str:
