@@ -39,6 +39,7 @@ SERVER_RULES = {
     ("argoproj.io", "workflowtemplates", "list"),
     ("", "pods", "get"),
     ("", "pods", "list"),
+    ("", "pods", "watch"),  # the Argo Server's log endpoint watches pods (found on the real Argo Server)
     ("", "pods/log", "get"),
 }
 JOB_RULES = {("argoproj.io", "workflowtaskresults", "create"), ("argoproj.io", "workflowtaskresults", "patch")}
