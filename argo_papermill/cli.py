@@ -16,6 +16,11 @@ COMMANDS = {
     "submit": "jobs",
     "jobs": "jobs",
     "logs": "jobs",
+    "watch": "jobs",
+    "status": "jobs",
+    "results": "jobs",
+    "notebook": "jobs",
+    "dismiss": "jobs",
 }
 
 

@@ -281,8 +281,9 @@ def test_cli_submit_jobs_logs(env):
     out = runner.invoke(main, ["submit", "--url", env["url"], "--process", "scenario", "-i", "scenario=json",
                                "-i", "x=2", "--wait"])
     assert out.exit_code == 0, out.output
-    job_id, result = out.output.split("\n", 1)
-    assert result.strip() == "42"
+    # stdout is only the result; the job id (and the progress bar) go to stderr
+    assert out.stdout.strip() == "42"
+    job_id = out.stderr.split("\n", 1)[0].removeprefix("job ").strip()
     listed = runner.invoke(main, ["jobs", "--url", env["url"], "--limit", "50", "--status", "successful",
                                   "--process", "scenario", "--json"])
     assert listed.exit_code == 0 and job_id in [j["jobID"] for j in json.loads(listed.output)]
