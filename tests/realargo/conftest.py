@@ -7,6 +7,7 @@ In CI (``CI=true``) a missing prerequisite fails the run; elsewhere the suite sk
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -21,6 +22,8 @@ ROOT = HERE.parents[1]
 sys.path.append(str(HERE))  # kubeapi, server; appended: tests/conftest.py stays `conftest`
 
 from kubeapi import KubeApi  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "real-argo"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -95,3 +98,26 @@ class Stack:
 
     def workflow(self, name: str) -> dict:
         return self.admin.get(KubeApi.path("Workflow", name, self.namespace))
+
+
+@pytest.fixture(scope="session")
+def record(argo_stack):
+    """``record(scenario, job)``: with ``ARGO_RECORD_FIXTURES=1`` the job's Workflow (with its status, as the
+    real controller left it) and the job pygeoapi answered are written to
+    ``tests/fixtures/real-argo/<argo version>/<scenario>.json`` (tests/test_status_real_argo.py maps them)."""
+    enabled = os.environ.get("ARGO_RECORD_FIXTURES") == "1"
+
+    def save(scenario: str, job: dict) -> None:
+        if not enabled:
+            return
+        workflow = argo_stack.workflow(f"pygeoapi-job-{job['jobID']}")
+        for key in ("managedFields",):
+            workflow["metadata"].pop(key, None)
+        folder = FIXTURES / argo_stack.version
+        folder.mkdir(parents=True, exist_ok=True)
+        expected = {key: job.get(key) for key in ("status", "progress", "message")}
+        (folder / f"{scenario}.json").write_text(json.dumps(
+            {"argo_version": argo_stack.version, "scenario": scenario, "job": expected, "workflow": workflow},
+            indent=1, sort_keys=True) + "\n")
+
+    return save

@@ -28,7 +28,7 @@ def api(argo_stack, tmp_path_factory):
                "results": {"path_map": {"/home/jovyan": str(home)}},
                "sync_timeout": 240, "sync_poll_interval": 0.5}
     processor = {"default_image": "argo-papermill-job:stack", "home_volume_claim_name": "home",
-                 "job_service_account": "argo-papermill-job"}
+                 "job_service_account": "argo-papermill-job", "pod_gc_strategy": None}  # logs read after the job
     server = PygeoapiServer(tmp_path_factory.mktemp("pygeoapi-argo-server"), manager, processor)
     yield server
     server.stop()

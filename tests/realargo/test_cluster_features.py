@@ -55,14 +55,17 @@ def home(argo_stack) -> Path:
     return folder
 
 
-def test_git_checkout_with_secret_at_revision(argo_stack, home, tmp_path):
+def test_git_checkout_with_secret_at_revision(argo_stack, home, tmp_path, record):
     httpd, repo_url, first = repo_over_http(tmp_path, "nb.ipynb", _versioned_notebook("v1"),
                                             _versioned_notebook("v2"))
     secret(argo_stack, "git-cred", {"username": USER, "password": PASSWORD})
     server = PygeoapiServer(tmp_path / "pygeoapi", manager(argo_stack, {"/home/jovyan": str(home)}),
-                            processor(checkout_git_repo={"url": repo_url, "secret_name": "git-cred"}))
+                            # pods kept: the default podGC (OnPodSuccess) removes them, and their logs, at once
+                            processor(checkout_git_repo={"url": repo_url, "secret_name": "git-cred"},
+                                      pod_gc_strategy=None))
     try:
         old = server.wait(server.submit({"notebook": "git/algorithm/nb.ipynb", "git_revision": first}))
+        record("git-checkout-succeeded", old)
         assert old["status"] == "successful", old
         assert server.results(old["jobID"]).text.strip('"\n') == "v1"
         new = server.wait(server.submit({"notebook": "git/algorithm/nb.ipynb"}))
@@ -75,7 +78,7 @@ def test_git_checkout_with_secret_at_revision(argo_stack, home, tmp_path):
         httpd.shutdown()
 
 
-def test_s3_mount_reads_and_writes_the_bucket(argo_stack, home, tmp_path, moto_endpoint):
+def test_s3_mount_reads_and_writes_the_bucket(argo_stack, home, tmp_path, moto_endpoint, record):
     s3 = s3_client(moto_endpoint, "AKIASTACK", "stack-secret")
     s3.create_bucket(Bucket="stack-bucket")
     s3.put_object(Bucket="stack-bucket", Key="notebooks/hello.ipynb", Body=(NOTEBOOKS / "hello.ipynb").read_bytes())
@@ -91,6 +94,7 @@ def test_s3_mount_reads_and_writes_the_bucket(argo_stack, home, tmp_path, moto_e
     try:
         job_id = server.submit({"notebook": "s3/notebooks/hello.ipynb", "parameters_json": {"name": "bucket"}})
         job = server.wait(job_id)
+        record("s3-mount-succeeded", job)
         assert job["status"] == "successful", job
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="stack-bucket", Prefix="job-output/")["Contents"]]
         assert any(k.endswith("hello_result.ipynb") and job_id in k for k in keys), keys
@@ -115,7 +119,8 @@ def strict_template_referencing(argo_stack):
     time.sleep(3)
 
 
-def test_template_mode_under_strict_template_referencing(argo_stack, home, tmp_path, strict_template_referencing):
+def test_template_mode_under_strict_template_referencing(argo_stack, home, tmp_path, strict_template_referencing,
+                                                         record):
     server = PygeoapiServer(tmp_path / "pygeoapi", manager(argo_stack, {"/home/jovyan": str(home)}),
                             processor(use_workflow_template=True, max_cpu="2", max_memory="2Gi"))
     try:
@@ -128,6 +133,7 @@ def test_template_mode_under_strict_template_referencing(argo_stack, home, tmp_p
         job_id = server.submit({"notebook": "notebooks/hello.ipynb", "parameters_json": {"name": "template"},
                                 "cpu_requests": "250m", "mem_limit": "1Gi"})
         job = server.wait(job_id)
+        record("template-ref-succeeded", job)
         assert job["status"] == "successful", job
         assert server.results(job_id).text == "Hello, template!"
         workflow = argo_stack.workflow(f"pygeoapi-job-{job_id}")
@@ -144,6 +150,7 @@ def test_template_mode_under_strict_template_referencing(argo_stack, home, tmp_p
                                 processor())
         try:
             refused = inline.wait(inline.submit({"notebook": "notebooks/hello.ipynb"}))
+            record("inline-refused-by-strict-template-referencing", refused)
             assert refused["status"] == "failed" and "workflowTemplateRef" in refused["message"], refused
         finally:
             inline.stop()
@@ -151,7 +158,7 @@ def test_template_mode_under_strict_template_referencing(argo_stack, home, tmp_p
         server.stop()
 
 
-def test_artifact_repository_gets_the_result_notebook(argo_stack, home, tmp_path, moto_endpoint):
+def test_artifact_repository_gets_the_result_notebook(argo_stack, home, tmp_path, moto_endpoint, record):
     s3 = s3_client(moto_endpoint, "AKIAART", "art-secret")
     s3.create_bucket(Bucket="artifacts")
     secret(argo_stack, "artifact-cred", {"accesskey": "AKIAART", "secretkey": "art-secret"})
@@ -169,6 +176,7 @@ def test_artifact_repository_gets_the_result_notebook(argo_stack, home, tmp_path
     try:
         job_id = server.submit({"notebook": "notebooks/hello.ipynb"})
         job = server.wait(job_id)
+        record("artifact-repository-succeeded", job)
         assert job["status"] == "successful", job
         workflow = argo_stack.workflow(f"pygeoapi-job-{job_id}")
         artifacts = [a for n in workflow["status"]["nodes"].values()

@@ -36,8 +36,9 @@ def api(argo_stack, home, tmp_path_factory):
                "kubernetes": {"kubeconfig": argo_stack.server_kubeconfig},
                "results": {"path_map": {"/home/jovyan": str(home)}},
                "sync_timeout": 240, "sync_poll_interval": 0.5}
+    # pods kept (pod_gc_strategy null): the default podGC (OnPodSuccess) removes them, and their logs, at once
     processor = {"default_image": "argo-papermill-job:stack", "home_volume_claim_name": "home",
-                 "job_service_account": "argo-papermill-job"}
+                 "job_service_account": "argo-papermill-job", "pod_gc_strategy": None}
     server = PygeoapiServer(tmp_path_factory.mktemp("pygeoapi-kube"), manager, processor)
     yield server
     server.stop()
@@ -58,9 +59,10 @@ def pod_processes(argo_stack, workflow: str) -> list[int]:
     return pids
 
 
-def test_notebook_with_parameters_succeeds(argo_stack, api):
+def test_notebook_with_parameters_succeeds(argo_stack, api, record):
     job_id = api.submit({"notebook": "notebooks/hello.ipynb", "parameters_json": {"name": "Argo"}})
     job = api.wait(job_id)
+    record("notebook-parameters-succeeded", job)
     assert job["status"] == "successful", job
     assert job["progress"] == 100
     result = api.results(job_id)
@@ -75,26 +77,29 @@ def test_notebook_with_parameters_succeeds(argo_stack, api):
     assert workflow["status"]["phase"] == "Succeeded"
 
 
-def test_failing_cell_names_cell_and_exception(argo_stack, api):
+def test_failing_cell_names_cell_and_exception(argo_stack, api, record):
     job_id = api.submit({"notebook": "notebooks/fail.ipynb"})
     job = api.wait(job_id)
+    record("notebook-cell-failed", job)
     assert job["status"] == "failed", job
     assert "cell 3" in job["message"] and "ZeroDivisionError: division by zero" in job["message"], job
     assert argo_stack.workflow(f"pygeoapi-job-{job_id}")["status"]["phase"] == "Failed"
 
 
-def test_self_reported_progress_reaches_the_job(api):
+def test_self_reported_progress_reaches_the_job(api, record):
     job_id = api.submit({"notebook": "notebooks/long.ipynb"})
     seen: list[dict] = []
     job = api.wait(job_id, seen=seen)
+    record("notebook-20-cells-succeeded", job)
     assert job["status"] == "successful", job
     between = {j["progress"] for j in seen if 0 < j.get("progress", 0) < 100}
     assert len(between) >= 3, sorted(between)
 
 
-def test_timeout_stops_the_job_and_its_processes(argo_stack, api):
+def test_timeout_stops_the_job_and_its_processes(argo_stack, api, record):
     job_id = api.submit({"notebook": "notebooks/long.ipynb", "timeout": 5})
     job = api.wait(job_id)
+    record("notebook-deadline-exceeded", job)
     assert job["status"] == "failed", job
     assert "deadline" in job["message"].lower(), job
     deadline = time.monotonic() + 60
