@@ -502,7 +502,8 @@ def test_without_bubblewrap_only_identical_host_paths_bind(tmp_path):
         assert (tmp_path / "same" / "out").read_text().strip() == "ok"
         done = wait(eng, submit(eng, notebook_like("nobwrap-ws", "true")))
         assert done["status"]["phase"] == "Error"
-        assert "bubblewrap (bwrap) is not available" in done["status"]["nodes"]["nobwrap-ws"]["message"]
+        message = done["status"]["nodes"]["nobwrap-ws"]["message"]
+        assert "no sandbox, so the local engine cannot bind" in message and "apt-get install bubblewrap" in message
         assert "/workspace" in done["status"]["nodes"]["nobwrap-ws"]["message"]
     finally:
         eng.close()

@@ -61,8 +61,8 @@ class LocalBackend:
                 f"server.manager.local: unknown key(s) {sorted(unknown)}; known: data_dir, home, max_parallel, "
                 "secrets_dir, claims, template_dirs, namespace, grace_seconds, poll_seconds, sandbox"
             )
-        if sandbox not in ("auto", "bwrap", "none"):
-            raise ConfigurationError("server.manager.local.sandbox: must be auto, bwrap or none")
+        if sandbox not in ("auto", "bwrap", "unshare", "none"):
+            raise ConfigurationError("server.manager.local.sandbox: must be auto, bwrap, unshare or none")
         try:
             max_parallel = int(max_parallel)
         except (TypeError, ValueError):

@@ -165,6 +165,7 @@ def serve(config_file: Path | None, host: str, port: int, data_dir: Path, thread
         log_file.write_text(json.dumps(LOGGING, indent=1))
         logging_args = ["--log-config-json", str(log_file)]
     config_file = config_file.resolve()
+    _check_sandbox(config_file)
     openapi_file = data_dir / "pygeoapi-openapi.yml"
     _openapi(config_file, openapi_file)
     url = f"http://{host}:{port}"
@@ -177,6 +178,31 @@ def serve(config_file: Path | None, host: str, port: int, data_dir: Path, thread
             "--threads", str(threads), "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "5",
             *logging_args, *_no_control_socket(), "argo_papermill.app:APP"]
     os.execvpe(argv[0], argv, env)
+
+
+def _check_sandbox(config_file: Path) -> None:
+    """Refuse to serve the local backend where no pod could get its own mount namespace (every job would
+    fail): one line naming what to install, or how to run without a sandbox on purpose."""
+    try:
+        manager = ((yaml.safe_load(config_file.read_text()) or {}).get("server") or {}).get("manager") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return  # pygeoapi reports an unreadable configuration itself
+    if not isinstance(manager, dict) or (manager.get("backend") or "local") != "local":
+        return
+    local = manager.get("local") if isinstance(manager.get("local"), dict) else {}
+    sandbox = local.get("sandbox", "auto")
+    if sandbox == "none":
+        return
+    from argo_papermill.engine.config import NO_SANDBOX_HELP, EngineConfig
+
+    try:
+        kind, _ = EngineConfig(data_dir=Path(local.get("data_dir") or ".argo-papermill"), sandbox=sandbox).sandbox_tool
+    except RuntimeError as err:
+        raise click.ClickException(f"cannot serve the local backend: {err}") from None
+    if kind is None:
+        raise click.ClickException(
+            f"cannot serve the local backend: {NO_SANDBOX_HELP}; or set server.manager.local.sandbox: none "
+            "(then only volumes whose mount path is the host path work, and jobs can read the store)")
 
 
 def _no_control_socket() -> list[str]:

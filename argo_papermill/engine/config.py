@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +45,32 @@ class EngineConfig:
 
     @property
     def bwrap(self) -> str | None:
-        """The bubblewrap binary, or None when volumes can only be identical host paths."""
+        """The bubblewrap binary when the pods run in bubblewrap, else None."""
+        kind, tool = self.sandbox_tool
+        return tool if kind == "bwrap" else None
+
+    @property
+    def sandbox_tool(self) -> tuple[str | None, str | None]:
+        """How a pod gets its own mount (and pid) namespace: ``("bwrap", path)``, ``("unshare", path)``
+        or ``(None, None)`` (no sandbox: volumes only at their own host paths).
+
+        ``auto`` takes bubblewrap, else util-linux's ``unshare`` where this user may create user
+        namespaces (probed once per process); ``bwrap``/``unshare`` insist on that one; ``none`` uses none.
+        """
         if self.sandbox == "none":
-            return None
-        found = shutil.which("bwrap")
-        if found is None and self.sandbox == "bwrap":
-            raise RuntimeError("sandbox: bwrap is configured but bubblewrap (bwrap) is not installed")
-        return found
+            return None, None
+        if self.sandbox in ("auto", "bwrap"):
+            found = shutil.which("bwrap")
+            if found:
+                return "bwrap", found
+            if self.sandbox == "bwrap":
+                raise RuntimeError("sandbox: bwrap is configured but bubblewrap (bwrap) is not installed")
+        problem = unshare_problem()
+        if problem is None:
+            return "unshare", shutil.which("unshare")
+        if self.sandbox == "unshare":
+            raise RuntimeError(f"sandbox: unshare is configured but {problem}")
+        return None, None
 
     @property
     def bin_dir(self) -> str:
@@ -58,3 +79,29 @@ class EngineConfig:
 
     def path_env(self) -> str:
         return os.pathsep.join([self.bin_dir, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
+
+
+NO_SANDBOX_HELP = (
+    "the local engine needs a mount namespace per pod to bind volumes at their paths (/home/jovyan, "
+    "/workspace): install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) or allow unprivileged "
+    "user namespaces for util-linux's unshare (sysctl kernel.unprivileged_userns_clone=1 / "
+    "user.max_user_namespaces > 0; Ubuntu >= 23.10 also kernel.apparmor_restrict_unprivileged_userns=0)"
+)
+
+
+@functools.cache
+def unshare_problem() -> str | None:
+    """Why ``unshare --user --map-root-user --mount --pid`` cannot give a pod its namespaces here, or None."""
+    tool = shutil.which("unshare")
+    if tool is None:
+        return "util-linux's unshare is not installed"
+    try:
+        probe = subprocess.run(
+            [tool, "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child",
+             "true"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"unshare could not run: {err}"
+    if probe.returncode != 0:
+        reason = " ".join(probe.stderr.decode(errors="replace").split())[:200]
+        return f"this user may not create user namespaces ({reason or f'exit code {probe.returncode}'})"
+    return None

@@ -1,7 +1,8 @@
 """One pod on this machine: its volumes, containers and the sandbox that runs them.
 
-A pod is one bubblewrap sandbox (one mount namespace, one pid namespace) over the host
-filesystem, with each declared volume bound at its mount path; inside, the runner
+A pod is one sandbox (one mount namespace, one pid namespace; bubblewrap, else util-linux's
+``unshare`` with a user namespace) over the host filesystem, with each declared volume bound at its
+mount path; inside, the runner
 (``argo_papermill.engine.runner``) starts the containers. Killing the sandbox kills
 every process of the pod, and ``--die-with-parent`` ties it to the engine.
 """
@@ -82,7 +83,7 @@ def plan_pod(
                 raise PodError(f"two volumes are mounted at {mount.path}: the local engine runs a pod in one "
                                "mount namespace and cannot give containers different mounts at one path")
             mounts[mount.path] = mount
-    if JOB_HOME not in mounts and (cfg.bwrap or cfg.home == Path(JOB_HOME)):
+    if JOB_HOME not in mounts and (cfg.sandbox_tool[0] or cfg.home == Path(JOB_HOME)):
         cfg.home.mkdir(parents=True, exist_ok=True)
         mounts[JOB_HOME] = Mount(cfg.home, JOB_HOME)
     artifacts = []
@@ -285,15 +286,45 @@ def confinement_args(hidden: list[Path], plan: PodPlan) -> list[str]:
     files and env) and the secrets folder (every Secret) out of the sandbox also where a mount shows them
     (e.g. the data folder inside the bound home), then give the pod back its own folders at their paths.
     The pod's own Secrets are bound from the host at their mount paths, so they stay readable."""
-    args: list[str] = []
+    return ops_as_bwrap_args(confinement_ops(hidden, plan))
+
+
+def confinement_ops(hidden: list[Path], plan: PodPlan) -> list[list[str]]:
+    ops: list[list[str]] = []
     for path in hidden:
         for mount in plan.mounts:
             host = Path(mount.host)
             if path != host and host in path.parents:
-                args += ["--tmpfs", str(Path(mount.path) / path.relative_to(host))]
+                ops.append(["tmpfs", str(Path(mount.path) / path.relative_to(host))])
     for own in (plan.dir, plan.log_dir):
-        args += ["--bind", str(own), str(own)]
-    return args
+        ops.append(["bind", str(own), str(own)])
+    return ops
+
+
+def sandbox_ops(hidden: list[Path], plan: PodPlan) -> list[list[str]]:
+    """The pod's filesystem as a list of steps, in order, that bubblewrap (as arguments) and the runner
+    (under ``unshare``) both apply: ``["dev-bind"|"bind"|"ro-bind", host, path]``, ``["symlink", target, path]``,
+    ``["tmpfs", path]``. The host's top-level entries under a fresh root, the hidden folders covered, the
+    pod's volumes bound, then the confinement (docs/local.md)."""
+    ops: list[list[str]] = []
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        path = f"/{entry.name}"
+        ops.append(["symlink", os.readlink(path), path] if entry.is_symlink() else ["dev-bind", path, path])
+    ops += [["tmpfs", str(path)] for path in hidden]
+    for mount in plan.mounts:
+        ops.append(["ro-bind" if mount.read_only else "bind", str(mount.host), mount.path])
+    return ops + confinement_ops(hidden, plan)
+
+
+def ops_as_bwrap_args(ops: list[list[str]]) -> list[str]:
+    return [arg for op in ops for arg in (f"--{op[0]}", *op[1:])]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the engine dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
 class PodProcess:
@@ -315,26 +346,34 @@ class PodProcess:
             "log_dir": str(self.plan.log_dir),
             "grace_seconds": self.cfg.grace_seconds,
         }
-        bwrap = self.cfg.bwrap
+        kind, tool = self.cfg.sandbox_tool
         # by path, isolated and without site: the runner needs only the standard library, and this
         # starts ~60 ms faster than ``-m argo_papermill.engine.runner`` (every pod pays it)
         runner = [self.cfg.python, "-I", "-S", str(Path(__file__).with_name("runner.py"))]
         spec_file = self.plan.dir / "runner.json"
-        self.sandboxed = bool(bwrap)
-        if bwrap:
-            argv = [bwrap, *host_root_args(), "--unshare-pid", "--die-with-parent"]
+        self.sandboxed = bool(kind)
+        preexec = None
+        if kind:
             hidden = [p for p in (self.cfg.data_dir, self.cfg.secrets_dir) if p is not None]
-            argv += [arg for path in hidden for arg in ("--tmpfs", str(path))]
-            for mount in self.plan.mounts:
-                argv += ["--ro-bind" if mount.read_only else "--bind", str(mount.host), mount.path]
-            argv += confinement_args(hidden, self.plan)
-            argv += ["--", *runner, str(spec_file)]
+            ops = sandbox_ops(hidden, self.plan)
+        if kind == "bwrap":
+            argv = [tool, *ops_as_bwrap_args(ops), "--unshare-pid", "--die-with-parent", "--", *runner, str(spec_file)]
+        elif kind == "unshare":
+            # util-linux's unshare: a user namespace (this user as root in it, so it may mount), a mount and a
+            # pid namespace; the runner (pid 1 there) builds the same root as bubblewrap would from ``ops`` and
+            # chroots into it. --kill-child ends the runner, and with it the pid namespace, when unshare dies;
+            # unshare dies with the engine (PR_SET_PDEATHSIG), as bwrap --die-with-parent does.
+            spec["sandbox"] = {"root": str(self.plan.dir / "root"), "ops": ops}
+            argv = [tool, "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--",
+                    *runner, str(spec_file)]
+            preexec = _die_with_parent
         else:
             for mount in self.plan.mounts:
                 if os.path.realpath(mount.host) != os.path.realpath(mount.path):
-                    raise PodError(
-                        f"bubblewrap (bwrap) is not available, so the local engine cannot bind {mount.host} at "
-                        f"{mount.path}; install bubblewrap or use volumes whose mount path is the host path")
+                    from argo_papermill.engine.config import NO_SANDBOX_HELP
+
+                    raise PodError(f"no sandbox, so the local engine cannot bind {mount.host} at {mount.path}: "
+                                   f"{NO_SANDBOX_HELP}; or use volumes whose mount path is the host path")
             spec["pdeathsig"] = True
             argv = [*runner, str(spec_file)]
         # it holds the containers' env, which may carry secrets: owner-only from the start
@@ -345,7 +384,7 @@ class PodProcess:
         with open(self.plan.log_dir / "sandbox.log", "ab") as log:
             self.proc = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env={**os.environ, "PATH": self.cfg.path_env()},
+                env={**os.environ, "PATH": self.cfg.path_env()}, preexec_fn=preexec,
             )
 
     def events(self) -> list[dict]:

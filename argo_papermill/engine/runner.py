@@ -188,7 +188,66 @@ def main(argv: list[str]) -> int:
         spec = json.load(handle)
     if spec.get("pdeathsig"):
         _set_pdeathsig()
+    if spec.get("sandbox"):
+        try:
+            enter_sandbox(spec["sandbox"]["root"], spec["sandbox"]["ops"])
+        except OSError as err:
+            print(f"sandbox: {err}", file=sys.stderr, flush=True)
+            return 125
     return Runner(spec).run()
+
+
+# mount(2) flags (linux/mount.h) and the statvfs flags of a mount that a user namespace may not drop
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
+_LOCKED = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+           (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME), (os.ST_RELATIME, MS_RELATIME))
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    arg = (lambda v: v.encode() if v is not None else None)
+    if libc.mount(arg(source), arg(target), arg(fstype), ctypes.c_ulong(flags), arg(data)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source or fstype} on {target}: {os.strerror(errno)}")
+
+
+def enter_sandbox(root: str, ops: list[list[str]]) -> None:
+    """Under ``unshare --user --map-root-user --mount --pid``: build the pod's root as bubblewrap would
+    (``argo_papermill.engine.pod.sandbox_ops``: the host's top-level entries on a fresh tmpfs, hidden
+    folders covered, volumes bound at their paths; sources are host paths) and chroot into it."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing of ours propagates back to the host
+    os.makedirs(root, exist_ok=True)
+    _mount("tmpfs", root, "tmpfs", 0, "mode=0755")
+    for kind, *args in ops:
+        if kind == "symlink":
+            target, path = args
+            dest = root + path
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if not os.path.lexists(dest):
+                os.symlink(target, dest)
+        elif kind == "tmpfs":
+            dest = root + args[0]
+            os.makedirs(dest, exist_ok=True)
+            _mount("tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+        else:  # dev-bind, bind, ro-bind
+            source, path = args
+            dest = root + path
+            if os.path.isdir(source):
+                os.makedirs(dest, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                if not os.path.exists(dest):
+                    open(dest, "a").close()
+            _mount(source, dest, None, MS_BIND | MS_REC)
+            if kind == "ro-bind":
+                locked = os.statvfs(dest).f_flag
+                extra = sum(ms for st, ms in _LOCKED if locked & st)
+                _mount(None, dest, None, MS_BIND | MS_REMOUNT | MS_RDONLY | extra)
+    os.chroot(root)
+    os.chdir("/")
 
 
 def _set_pdeathsig() -> None:
