@@ -9,7 +9,8 @@ a container exited non-zero the others are terminated: the running ones get SIGT
 the grace period), and one still waiting for a dependency that has not failed ends with 143, as its
 emissary does on SIGTERM. It reports every container's state as JSON lines in the status file, and
 terminates the containers the same way when the control file says ``terminate`` (a stop, a
-deadline). It imports nothing heavy, so a pod starts fast.
+deadline). ``"terminate_on_failure": false`` in the spec leaves that to someone else (the real-Argo suite's
+node agent, a kubelet, under Argo's own controller). It imports nothing heavy, so a pod starts fast.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class Runner:
             if self.terminating_since is None:
                 self._start_ready()
             self._reap()
-            if self.terminating_since is None and any(code != 0 for code in self.exit_codes.values()):
+            if (self.terminating_since is None and self.spec.get("terminate_on_failure", True)
+                    and any(code != 0 for code in self.exit_codes.values())):
                 self._start_ready()  # a dependant of the failed container ends with 64 first, as the emissary sees it
                 self._request_terminate(waiting_exit_code=TERMINATED_EXIT_CODE)
             if self.terminating_since is not None:

@@ -522,8 +522,10 @@ class PodRun(threading.Thread):
             self.publish()
             return {c["name"]: 128 for c in containers}
         grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
+        # a kubelet does not end the others when one container fails: Argo's controller does (by pods/exec)
         spec = {"containers": runner_containers, "status_file": str(work / "status.jsonl"),
-                "control_file": str(work / "control"), "log_dir": str(self.log_dir), "grace_seconds": grace}
+                "control_file": str(work / "control"), "log_dir": str(self.log_dir), "grace_seconds": grace,
+                "terminate_on_failure": False}
         spec_file = work / "runner.json"
         fd = os.open(spec_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
