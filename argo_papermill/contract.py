@@ -87,6 +87,8 @@ ARGO_PATHS: Final = (
 OUTPUTS_DIR: Final = "/workspace/outputs"
 ERROR_RECORD_PATH: Final = "/workspace/outputs/error.json"  # written by the progress engine on a cell error
 RESULT_NOTEBOOK_COPY: Final = "/workspace/outputs/result.ipynb"  # copied there for the output artifact
+RESULT_HTML_COPY: Final = "/workspace/outputs/result.html"  # rendered there by nbconvert for the Argo UI
+ENV_RENDER_HTML: Final = "ARGO_PAPERMILL_RENDER_HTML"  # "true": the papermill step renders RESULT_HTML_COPY
 S3_MOUNTED_MARKER: Final = "/workspace/s3-mounted"  # touched by s3-mount once the bucket is mounted
 PAPERMILL_DONE_MARKER: Final = "/workspace/papermill-done"  # touched by papermill's step when it ends, always
 # (also by git-checkout when the clone fails: papermill then never runs)
@@ -97,6 +99,7 @@ PAPERMILL_STDERR_FIFO: Final = "/workspace/papermill-stderr.fifo"  # papermill's
 # Output parameter and artifact names of the notebook template
 OUTPUT_ERROR: Final = "error"
 OUTPUT_RESULT_ARTIFACT: Final = "result-notebook"
+OUTPUT_RESULT_HTML_ARTIFACT: Final = "result-html"  # archive none, key ending .html: the Argo UI previews it
 
 # Environment variables seen by the papermill step
 ENV_ERROR_FILE: Final = "ARGO_PAPERMILL_ERROR_FILE"

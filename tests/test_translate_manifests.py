@@ -285,7 +285,8 @@ def test_full_inline_manifest_maps_every_key() -> None:
         {"key": "example.org/node-purpose", "operator": "In", "values": ["userg1"]}
     ]
     assert template["outputs"]["artifacts"] == [
-        {"archive": {"none": {}}, "name": "result-notebook", "optional": True, "path": RESULT_NOTEBOOK_COPY}
+        {"archive": {"none": {}}, "name": "result-notebook", "optional": True, "path": RESULT_NOTEBOOK_COPY},
+        {"archive": {"none": {}}, "name": "result-html", "optional": True, "path": "/workspace/outputs/result.html"},
     ]
     vols = {v["name"]: v for v in template["volumes"]}
     assert vols["home"] == {"name": "home", "persistentVolumeClaim": {"claimName": "user-home"}}

@@ -78,6 +78,9 @@ from argo_papermill.contract import (
     MANAGED_BY,
     OUTPUT_ERROR,
     OUTPUT_RESULT_ARTIFACT,
+    OUTPUT_RESULT_HTML_ARTIFACT,
+    RESULT_HTML_COPY,
+    ENV_RENDER_HTML,
     PAPERMILL_ENGINE,
     RESULT_NOTEBOOK_COPY,
     TEMPLATE_NOTEBOOK,
@@ -360,6 +363,8 @@ def _papermill_container(
     ]
     if config.progress_engine:
         env.append(EnvVar(name=ENV_ERROR_FILE, value=ERROR_RECORD_PATH))
+    if config.result_artifact:
+        env.append(EnvVar(name=ENV_RENDER_HTML, value="true"))
     if config.conda_store_groups:
         env.append(
             EnvVar(name="CONDA_ENVS_PATH", value=":".join(f"/home/conda/{g}/envs" for g in config.conda_store_groups))
@@ -457,7 +462,15 @@ def notebook_template(
                 path=RESULT_NOTEBOOK_COPY,
                 optional=True,
                 archive=ArchiveStrategy(none=NoneStrategy()),
-            )
+            ),
+            # the same notebook as HTML (rendered in the pod where the image has nbconvert): stored as is, with
+            # a key ending .html, which the Argo UI previews (it only offers an .ipynb for download)
+            Artifact(
+                name=OUTPUT_RESULT_HTML_ARTIFACT,
+                path=RESULT_HTML_COPY,
+                optional=True,
+                archive=ArchiveStrategy(none=NoneStrategy()),
+            ),
         ]
         if config.result_artifact
         else None,

@@ -14,11 +14,13 @@ from typing import Final
 from argo_papermill.contract import (
     JOB_HOME,
     GIT_CHECKOUT_DIR,
+    ENV_RENDER_HTML,
     ERROR_RECORD_PATH,
     OUTPUTS_DIR,
     PAPERMILL_DONE_MARKER,
     PAPERMILL_STDERR_FIFO,
     PAPERMILL_STDERR_TAIL,
+    RESULT_HTML_COPY,
     RESULT_NOTEBOOK_COPY,
     S3_FAILED_MARKER,
     S3_MOUNTED_MARKER,
@@ -166,6 +168,15 @@ if [ "$rc" -gt 0 ] && [ "$rc" -lt 128 ] && ! test -s "$err" && test -f {PAPERMIL
 fi
 clean_outputs  # links planted in (or as) the outputs folder would make cp write through them
 if test -f "$out"; then cp -- "$out" {RESULT_NOTEBOOK_COPY} || :; fi
+# with an artifact repository: the notebook as one HTML page for the Argo UI's preview, where the image has
+# nbconvert (never fatal: without it, or if it fails, the artifact is simply absent; it is optional)
+if [ "${{{ENV_RENDER_HTML}:-}}" = true ] && test -f {RESULT_NOTEBOOK_COPY}; then
+  if command -v jupyter-nbconvert > /dev/null 2>&1; then
+    jupyter-nbconvert --to html --stdout {RESULT_NOTEBOOK_COPY} > {RESULT_HTML_COPY} 2> /dev/null || rm -f -- {RESULT_HTML_COPY}
+  else
+    echo "papermill: no nbconvert in the image, so no result-html artifact" >&2
+  fi
+fi
 exit $rc
 """
 
