@@ -62,12 +62,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --home-dir /home/jovyan --uid 1000 --gid 100 --shell /bin/bash jovyan
 COPY --from=build /wheels /wheels
-RUN pip install "papermill>=2.6" "nbformat>=5.9" "nbclient>=0.10" "ipykernel>=6.29" "scrapbook>=0.5" six \
+# nbconvert: the result-html artifact (result_artifact) is rendered in the job
+RUN pip install "papermill>=2.6" "nbformat>=5.9" "nbclient>=0.10" "ipykernel>=6.29" "scrapbook>=0.5" six "nbconvert>=7" \
     && pip install --no-deps /wheels/*.whl \
     && rm -rf /wheels \
     && python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" \
     && python -c "from papermill.engines import papermill_engines; papermill_engines.get_engine('argo_progress')" \
-    && python -c "import scrapbook, six"
+    && python -c "import scrapbook, six" && command -v jupyter-nbconvert
 USER 1000:100
 WORKDIR /home/jovyan
 CMD ["papermill", "--help"]
