@@ -46,3 +46,14 @@ def moto_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The load suite (marker ``load``) runs only when ``-m`` names it (``pytest -q -m load``): the default
+    run and ``-m "not realargo"`` leave it out."""
+    if "load" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("load") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("load")])
+        items[:] = kept
