@@ -140,16 +140,13 @@ def _read_local(path: str, max_bytes: int) -> bytes:
             raise ResultError("the result is not a regular file")
         if info.st_size > max_bytes:
             raise _too_large(info.st_size, max_bytes)
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, _CHUNK)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_bytes:  # grew while read
-                raise _too_large(total, max_bytes)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        data = os.read(fd, info.st_size + 1)  # one buffer of the file's size (no second copy)
+        while len(data) <= max_bytes:
+            more = os.read(fd, _CHUNK)  # a short read, or a file that grew since fstat
+            if not more:
+                return data
+            data += more
+        raise _too_large(len(data), max_bytes)
     finally:
         os.close(fd)
 

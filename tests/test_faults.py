@@ -48,6 +48,7 @@ def kube_env(tmp_path_factory):
     proc, api = start_server(tmp, _manager(tmp, home, backend="kubernetes",
                                            kubernetes={"server": url, "token": TOKEN}))
     yield {"url": api, "fake": fake, "recv": recv}
+    print(f"\nfake Kubernetes API: {fake.faults_fired} injected faults answered, {len(fake.requests)} requests")
     proc.terminate()
     proc.wait(10)
     ctrl.stop()
@@ -66,6 +67,7 @@ def argo_env(tmp_path_factory):
     proc, api = start_server(tmp, _manager(tmp, home, backend="argo-server",
                                            argo_server={"url": url, "token": TOKEN}))
     yield {"url": api, "fake": fake}
+    print(f"\nfake Argo Server: {fake.faults_fired} injected faults answered, {len(fake.requests)} requests")
     proc.terminate()
     proc.wait(10)
     ctrl.stop()

@@ -121,6 +121,7 @@ class FakeArgoServer:
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str, dict, object]] = []
         self.faults: list[Fault] = []
+        self.faults_fired = 0  # requests answered by an injected fault
         self.logs: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (ns, name) -> [(pod, line)]
         self.templates: dict[tuple[str, str], dict] = {}  # (ns, name) -> WorkflowTemplate
         self.rv = 0
@@ -180,6 +181,7 @@ class FakeArgoServer:
         with self.lock:
             for f in self.faults:
                 if f.matches(method, path, after_apply):
+                    self.faults_fired += 1
                     return f
         return None
 

@@ -127,6 +127,7 @@ class FakeKube:
         self.cond = threading.Condition()
         self.requests: list[tuple[str, str, dict, object]] = []
         self.faults: list[Fault] = []
+        self.faults_fired = 0  # requests answered by an injected fault
         self.token = token
         self.pods: dict[tuple[str, str], dict] = {}  # (ns, name) -> pod
         self.pod_logs: dict[tuple[str, str, str], str] = {}  # (ns, pod, container) -> text
@@ -218,6 +219,7 @@ class FakeKube:
             for f in list(self.faults):
                 if f.cut_watch == cut_watch and (f.watch is None or f.watch == is_watch) \
                         and f.matches(method, path, after_apply):
+                    self.faults_fired += 1
                     return f
         return None
 
