@@ -101,3 +101,10 @@ class SyncBusyError(ClientVisibleError):
 
 class ConfigurationError(ValueError):
     """A configuration key is unknown or has a bad value; raised at start-up."""
+
+
+class LogsGoneError(ClientVisibleError):
+    """A finished job's pods are gone and its logs were not archived: 404 saying how to keep them."""
+
+    http_status_code = 404
+    ogc_exception_code = "NoSuchLogs"

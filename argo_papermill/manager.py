@@ -530,14 +530,39 @@ class ArgoManager(BaseManager):
                 LOGGER.warning("dismiss %s: could not delete %s: %s", job_id, pod_path, type(exc).__name__)
 
     def job_logs(self, job_id: str) -> Iterator[str]:
-        """Log lines of the job's containers (for ``GET /jobs/{id}/logs``)."""
-        self._read(job_id)
+        """Log lines of the job's containers (for ``GET /jobs/{id}/logs``): from the pods while they exist,
+        then, for a finished job, from the logs Argo archived in the artifact repository (``archiveLogs``);
+        without either, ``LogsGoneError`` says they went with the pods and how to keep them. The local
+        engine keeps a job's logs as long as the job."""
+        from argo_papermill import archived_logs, results
+        from argo_papermill.errors import LogsGoneError, ResultNotFoundError
+
+        wf = self._read(job_id)
         try:
-            yield from self.backend.logs(workflow_name(job_id))
+            lines = list(self.backend.logs(workflow_name(job_id)))
         except NotFound:
             raise JobNotFoundError(f"job {job_id} not found") from None
         except BackendError as exc:
             raise client_error(exc) from None
+        if lines or self.config.backend == "local" or self._job(wf)["status"] not in ("successful", "failed"):
+            yield from lines
+            return
+        archived = archived_logs.archived_logs(wf)
+        if not archived:
+            raise LogsGoneError(
+                f"the logs of job {job_id} are gone with its pods (Argo's pod GC or the Workflow's TTL removed "
+                "them). To keep them, configure an Argo artifact repository and set the processor's "
+                "result_artifact: true: every job then archives its containers' logs (archiveLogs), and this "
+                "route reads them from there (docs/manager.md)")
+        options = self.config.artifacts.storage_options or self.config.results.storage_options
+        try:
+            yield from archived_logs.read_archived_logs(archived, options, self.config.results.max_bytes)
+        except results.ResultError as exc:
+            raise ResultNotFoundError(f"the archived logs of job {job_id} cannot be read: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - an unreachable or refusing object store
+            raise BackendUnavailableError(
+                f"the archived logs of job {job_id} cannot be read from the artifact repository: "
+                f"{type(exc).__name__}") from None
 
     def __repr__(self) -> str:
         return f"<ArgoManager> {self.config.backend}"

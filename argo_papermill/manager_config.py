@@ -60,6 +60,14 @@ class ResultsSettings(_Strict):
     max_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
 
+class ArtifactSettings(_Strict):
+    """How the manager reads Argo's artifact repository (archived logs): fsspec options for ``s3://``
+    (``endpoint_url``, ``key``, ``secret``, ...); empty: ``results.storage_options``, and the endpoint the
+    repository names."""
+
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
 class CallbackSettings(_Strict):
     """Subscriber callbacks: per-attempt timeout, attempts and backoff, poll period of the notifier."""
 
@@ -88,6 +96,7 @@ class ManagerConfig(_Strict):
     argo_server: ArgoServerSettings | None = None
     local: dict[str, Any] = Field(default_factory=dict)  # validated by the local backend itself
     results: ResultsSettings = Field(default_factory=ResultsSettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     sync_timeout: float = Field(600.0, gt=0)  # seconds a sync execution waits before answering with a timeout

@@ -531,6 +531,12 @@ def _pod_gc(config: ProcessorConfig) -> PodGC | None:
     return PodGC(strategy=config.pod_gc_strategy) if config.pod_gc_strategy else None
 
 
+def _archive_logs(config: ProcessorConfig) -> bool | None:
+    """With an artifact repository (``result_artifact``) every container's log is archived there
+    (``<container>-logs``), so ``GET /jobs/{id}/logs`` still answers once the pod is gone."""
+    return True if config.result_artifact else None
+
+
 def inline_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secrets: tuple[str, ...] = ()) -> Workflow:
     """The complete Workflow of one execution, templates inlined."""
     req = plan.request
@@ -544,6 +550,7 @@ def inline_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secrets: tup
         active_deadline_seconds=req.timeout_seconds,
         ttl_strategy=_ttl(config),
         pod_gc=_pod_gc(config),
+        archive_logs=_archive_logs(config),
     ) as workflow:
         notebook_template(
             config,
@@ -576,6 +583,7 @@ def template_ref_workflow(config: ProcessorConfig, plan: p.JobPlan, extra_secret
         active_deadline_seconds=req.timeout_seconds,
         ttl_strategy=_ttl(config),
         pod_gc=_pod_gc(config),
+        archive_logs=_archive_logs(config),
     )
 
 
@@ -631,6 +639,7 @@ def workflow_template(config: ProcessorConfig, fingerprint: str | None = None) -
         active_deadline_seconds=config.default_timeout_seconds,
         ttl_strategy=_ttl(config),
         pod_gc=_pod_gc(config),
+        archive_logs=_archive_logs(config),
     ) as template:
         notebook_template(config, "template")
     return template
