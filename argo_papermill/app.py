@@ -30,7 +30,8 @@ HTML_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'; style-s
                 "X-Content-Type-Options": "nosniff"}
 # GET /jobs/{id}/results serves what a job wrote (a result-file, a display scrap) on the API's origin: every
 # answer says nosniff, and anything a browser would run (HTML, SVG, XML, script) is an opaque, script-less
-# sandbox that can load nothing, as the rendered notebook is. pygeoapi's own HTML result page is plain HTML.
+# sandbox that can load nothing, as the rendered notebook is (pygeoapi's own HTML result page too: it shows
+# without its stylesheet).
 RESULT_SANDBOX_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
 PASSIVE_RESULT_TYPES = ("application/json", "text/plain", "text/csv", "application/octet-stream",
                         "application/x-ipynb+json", "application/pdf", "application/zip", "application/gzip")
@@ -185,6 +186,26 @@ def register(app, api) -> None:
         check_execute_body(raw, limits.json_depth)
         return None
     results_route = re.compile(rf"^{re.escape(prefix)}/jobs/[^/]+/results/?$")
+    jobs_route = re.compile(rf"^{re.escape(prefix)}/jobs(/[^/]+)?/?$")
+
+    def _argo_ui_links(response) -> None:
+        """With ``argo_ui_url``: every job of a JSON job answer links to its Workflow in the Argo UI (pygeoapi
+        builds the job document from fixed keys, so the link is added to its answer)."""
+        if (request.method != "GET" or response.status_code != 200 or response.mimetype != "application/json"
+                or not jobs_route.match(request.path) or not getattr(getattr(manager, "config", None),
+                                                                      "argo_ui_url", None)):
+            return
+        try:
+            data = json.loads(response.get_data())
+        except ValueError:
+            return
+        jobs = data.get("jobs") if isinstance(data, dict) and isinstance(data.get("jobs"), list) else [data]
+        for job in jobs:
+            if isinstance(job, dict) and isinstance(job.get("jobID"), str):
+                link = manager.argo_ui_link(job["jobID"])
+                if link and isinstance(job.setdefault("links", []), list):
+                    job["links"].append(link)
+        response.set_data(json.dumps(data))
 
     @app.after_request
     def _result_headers(response):
@@ -192,6 +213,7 @@ def register(app, api) -> None:
             response.headers = Headers(response.headers)
         if request.method in ("GET", "HEAD") and results_route.match(request.path):
             harden_result_response(response)
+        _argo_ui_links(response)
         if response.status_code >= 400 and response.mimetype == "application/ld+json":
             # pygeoapi answers ?f=jsonld errors with its plain exception document labelled JSON-LD, a type
             # its OpenAPI document does not list for errors: it is JSON

@@ -529,6 +529,16 @@ class ArgoManager(BaseManager):
             except Exception as exc:  # noqa: BLE001 - the job is dismissed anyway; say what was left
                 LOGGER.warning("dismiss %s: could not delete %s: %s", job_id, pod_path, type(exc).__name__)
 
+    def argo_ui_link(self, job_id: str) -> dict | None:
+        """An OGC link from a job to its Workflow in the Argo UI (``argo_ui_url``), or None."""
+        base = self.config.argo_ui_url
+        if not base or not job_id or job_id in self._local_jobs:  # an ordinary processor's job has no Workflow
+            return None
+        from urllib.parse import quote
+
+        return {"href": f"{base}/workflows/{quote(self.backend.namespace, safe='')}/{quote(workflow_name(job_id), safe='')}",
+                "rel": "related", "type": "text/html", "title": "The job's Workflow in the Argo UI"}
+
     def job_logs(self, job_id: str) -> Iterator[str]:
         """Log lines of the job's containers (for ``GET /jobs/{id}/logs``): from the pods while they exist,
         then, for a finished job, from the logs Argo archived in the artifact repository (``archiveLogs``);

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from argo_papermill.errors import ConfigurationError
 
@@ -97,6 +97,8 @@ class ManagerConfig(_Strict):
     local: dict[str, Any] = Field(default_factory=dict)  # validated by the local backend itself
     results: ResultsSettings = Field(default_factory=ResultsSettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
+    # the Argo UI (e.g. https://argo.example.org): every job's JSON links to its Workflow there
+    argo_ui_url: str | None = None
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     sync_timeout: float = Field(600.0, gt=0)  # seconds a sync execution waits before answering with a timeout
@@ -106,6 +108,19 @@ class ManagerConfig(_Strict):
     processes: dict[str, Any] = Field(default_factory=dict)
     connection: Any = None
     output_dir: str | None = None
+
+    @field_validator("argo_ui_url")
+    @classmethod
+    def _ui_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be an http(s) URL of the Argo UI without query or fragment, "
+                             "e.g. https://argo.example.org")
+        return value.strip().rstrip("/")
 
     @model_validator(mode="after")
     def _backend_settings(self) -> ManagerConfig:

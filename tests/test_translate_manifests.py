@@ -365,7 +365,9 @@ def test_template_mode_is_a_small_reference() -> None:
     config = {**FULL_CONFIG, "use_workflow_template": True, "auto_mount_secrets": False}
     manifest = manifest_for(config, FULL_INPUTS, job_id="j3")
     spec = manifest["spec"]
-    assert set(spec) == {"arguments", "workflowTemplateRef", "activeDeadlineSeconds", "ttlStrategy", "podGC"}
+    # archiveLogs (result_artifact): one of the fields Strict templateReferencing allows beside the reference
+    assert set(spec) == {"arguments", "workflowTemplateRef", "activeDeadlineSeconds", "ttlStrategy", "podGC",
+                         "archiveLogs"}
     assert spec["workflowTemplateRef"] == {"name": "papermill-notebook"}
     args = {p["name"]: p["value"] for p in spec["arguments"]["parameters"]}
     assert "pod-spec-patch" not in args

@@ -195,6 +195,35 @@ def _shorten(value: Any) -> Any:
     return value if len(text) <= 200 else text[:200] + "…"
 
 
+UI_TITLE_CHARS = 60
+UI_PATH_CHARS = 100
+
+
+def _shorten(text: str, limit: int) -> str:
+    """At most ``limit`` characters; a longer text keeps its start and end around an ellipsis."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return text[: keep - keep // 2] + "…" + text[len(text) - keep // 2 :]
+
+
+def ui_title(notebook_name: str) -> str:
+    """The Argo UI's list title (``workflows.argoproj.io/title``, rendered as Markdown since v3.6): the
+    notebook's file name, short, with only characters that Markdown shows as they are."""
+    safe = "".join(c if c.isalnum() or c in " .-_" else "?" for c in notebook_name).strip() or "notebook"
+    return _shorten(safe, UI_TITLE_CHARS)
+
+
+def ui_description(notebook: str, kernel: str | None, job_id: str) -> str:
+    """One line under the title: the pygeoapi job and the notebook (and kernel), each a code span, so a
+    user's path can neither format nor link anything (backticks and line breaks are dropped)."""
+    def code(value: str, limit: int) -> str:
+        return "`" + _shorten(" ".join(value.replace("`", "'").split()), limit) + "`"
+
+    kernel_part = f", kernel {code(kernel, 40)}" if kernel else ""
+    return f"pygeoapi job {code(job_id, 64)}: {code(notebook, UI_PATH_CHARS)}{kernel_part}"
+
+
 def plan_job(config: ProcessorConfig, request: NotebookRequest, job_id: str, now: datetime) -> JobPlan:
     """Resolve a validated request into a JobPlan (pure)."""
     name = workflow_name(job_id)
@@ -209,11 +238,9 @@ def plan_job(config: ProcessorConfig, request: NotebookRequest, job_id: str, now
         LABEL_PROCESS_ID: PROCESS_ID,
         LABEL_JOB_ID: job_id,
     }
-    kernel = f" with kernel `{request.kernel}`" if request.kernel else ""
     annotations = {
-        ANNOTATION_TITLE: f"{nb.name[:180]} (pygeoapi {PROCESS_ID})",
-        ANNOTATION_DESCRIPTION: f"Notebook `{request.notebook[:512]}`{kernel[:300]}, pygeoapi job `{job_id}`; "
-        f"result `{output_notebook[:900]}`",
+        ANNOTATION_TITLE: ui_title(nb.name),
+        ANNOTATION_DESCRIPTION: ui_description(request.notebook, request.kernel, job_id),
         ANNOTATION_PARAMETERS: parameters_annotation(request),
         ANNOTATION_RESULT_NOTEBOOK: output_notebook,
         ANNOTATION_RESULTS_DIRECTORY: results,
