@@ -13,11 +13,12 @@ Secret, ConfigMap, projected service-account token from the TokenRequest API wit
 ``KUBERNETES_SERVICE_HOST``/``PORT``), ``$(VAR)`` expansion, ``workingDir``, pod status with
 conditions and container states (exit code, reason, termination message), ``activeDeadlineSeconds``,
 deletion (SIGTERM, grace period, SIGKILL, then the final delete) and container logs over HTTPS
-(``/containerLogs/<ns>/<pod>/<container>``, which the API server proxies as ``pods/log``). It also does
-the garbage collector's part for its pods: a pod whose owning Workflow is gone is deleted.
+(``/containerLogs/<ns>/<pod>/<container>``, which the API server proxies as ``pods/log``), and
+``pods/exec`` of the kill commands Argo's controller sends (``spdy_exec.py``). It also does the garbage
+collector's part for its pods: a pod whose owning Workflow is gone is deleted.
 
 What it does not: resource limits, cgroups, users (every container runs as the agent's user, root),
-image pulls, probes, restarts (Argo's pods use ``restartPolicy: Never``), ``pods/exec``.
+image pulls, probes, restarts (Argo's pods use ``restartPolicy: Never``), exec of other commands.
 
 Run: ``python tests/realargo/node_agent.py --kubeconfig K --data-dir D --executor-bin DIR ...``.
 """
@@ -43,6 +44,7 @@ from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kubeapi import ApiError, KubeApi  # noqa: E402
+from spdy_exec import SpdyConnection, exec_status, kill_signal, negotiate  # noqa: E402
 
 from argo_papermill.engine.pod import host_root_args  # noqa: E402
 
@@ -135,9 +137,15 @@ class NodeAgent:
             def log_message(self, *args):  # quiet
                 pass
 
+            def do_POST(self):
+                self.do_GET()
+
             def do_GET(self):
                 url = urlparse(self.path)
                 parts = url.path.strip("/").split("/")
+                if len(parts) >= 4 and parts[0] == "exec":
+                    self.exec(parts[1], parts[2], parts[3], parse_qs(url.query))
+                    return
                 if len(parts) != 4 or parts[0] != "containerLogs":
                     self.send_error(404, "only /containerLogs/<namespace>/<pod>/<container> is served")
                     return
@@ -167,6 +175,45 @@ class NodeAgent:
                         else:
                             time.sleep(0.2)
                     self.wfile.write(handle.read())
+
+            def exec(self, namespace: str, pod: str, container: str, query: dict) -> None:
+                protocol = negotiate(",".join(self.headers.get_all("X-Stream-Protocol-Version") or []))
+                if "upgrade" not in (self.headers.get("Connection") or "").lower() or protocol is None:
+                    self.send_error(400, "exec needs a SPDY/3.1 upgrade with a remotecommand protocol")
+                    return
+                run = next((r for r in list(agent.runs.values())
+                            if r.namespace == namespace and r.name == pod), None)
+                self.send_response(101)
+                self.send_header("Connection", "Upgrade")
+                self.send_header("Upgrade", "SPDY/3.1")
+                self.send_header("X-Stream-Protocol-Version", protocol)
+                self.end_headers()
+                self.wfile.flush()
+                flag = lambda name: query.get(name, ["0"])[0] in ("1", "true")  # noqa: E731
+                names = ["error"] + ["stdin"] * flag("input") + ["stdout"] * flag("output") + \
+                    ["stderr"] * (flag("error") and not flag("tty"))
+                command = query.get("command", [])
+
+                def run_command() -> dict:
+                    sig = kill_signal(command)
+                    if sig is None:
+                        return exec_status(f"the node agent runs only Argo's kill commands, not {command}", 126)
+                    pid = run.container_pid(container) if run else None
+                    if pid is None:
+                        return exec_status(f"container {container} of pod {namespace}/{pod} is not running", 1)
+                    LOG.info("exec in %s/%s/%s: signal %d to pid %d", namespace, pod, container, sig, pid)
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        return exec_status("no such process", 1)
+                    return exec_status(None)
+
+                def write(data: bytes) -> None:
+                    self.wfile.write(data)
+                    self.wfile.flush()
+
+                SpdyConnection(self.rfile, write).serve(names, run_command)
+                self.close_connection = True
 
         server = ThreadingHTTPServer(("127.0.0.1", self.kubelet_port), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -600,6 +647,37 @@ class PodRun(threading.Thread):
                                                   "finishedAt": now()}}
                 codes[container["name"]] = 137
         return codes
+
+    def container_pid(self, name: str) -> int | None:
+        """The host pid of a running container's first process (its emissary): "PID 1" of the container.
+
+        The runner reports pids as its sandbox's pid namespace numbers them; the host pid is the process in
+        that namespace whose innermost NSpid is that number.
+        """
+        events = [json.loads(line) for line in (self.dir / "main" / "status.jsonl").read_text().splitlines()
+                  if line.strip()]
+        runner = next((e["pid"] for e in events if e.get("event") == "runner-started"), None)
+        started = {e["container"]: e["pid"] for e in events if e.get("event") == "started"}
+        ended = {e["container"] for e in events if e.get("event") == "terminated"}
+        if runner is None or name not in started or name in ended:
+            return None
+        try:
+            namespace = os.readlink(f"/proc/{runner}/ns/pid")
+        except OSError:
+            return None
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{entry.name}/ns/pid") != namespace:
+                    continue
+                nspid = next(line for line in Path(f"/proc/{entry.name}/status").read_text().splitlines()
+                             if line.startswith("NSpid:"))
+            except (OSError, StopIteration):
+                continue
+            if int(nspid.split()[-1]) == started[name]:
+                return int(entry.name)
+        return None
 
     @staticmethod
     def read_termination(path: Path) -> str:

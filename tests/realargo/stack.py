@@ -75,6 +75,9 @@ class Stack:
         self.state_file = self.dir / "stack.json"
         self.state: dict = json.loads(self.state_file.read_text()) if self.state_file.exists() else {"pids": {}}
 
+    def running(self) -> bool:
+        return any(_alive(pid) for pid in (self.state.get("pids") or {}).values())
+
     def save(self) -> None:
         self.state_file.write_text(json.dumps(self.state, indent=2))
 
@@ -104,8 +107,6 @@ class Stack:
 
     # ------------------------------------------------------------------------------------------------
     def up(self, kube_bin: Path, argo_bin: Path, argo_src: Path, argo_version: str) -> None:
-        if self.state.get("pids") and any(_alive(pid) for pid in self.state["pids"].values()):
-            raise SystemExit(f"a stack is already running in {self.dir} (scripts/argo-stack down {self.dir})")
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state = {"pids": {}, "argo_version": argo_version}
@@ -325,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stack = Stack(args.dir)
     if args.command == "up":
+        if stack.running():
+            raise SystemExit(f"a stack is already running in {stack.dir} (scripts/argo-stack down {stack.dir})")
         try:
             stack.up(args.kube_bin, args.argo_bin, args.argo_src, args.argo_version)
         except BaseException:
