@@ -90,7 +90,7 @@ def env(tmp_path_factory):
     proc, url = start_server(tmp, manager)
     yield {"url": url, "fake": fake, "home": home, "recv": recv, "ctrl": ctrl, "tmp": tmp}
     proc.terminate()
-    proc.wait(10)
+    proc.wait(60)  # gunicorn waits up to its graceful timeout (30 s) for workers
     ctrl.stop()
     recv.close()
     httpd.shutdown()
@@ -269,7 +269,7 @@ def test_api_unreachable_is_503(tmp_path):
                              json={"inputs": {"name": "x"}}).json() == {"id": "echo", "value": "Hello x!"}
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(60)  # gunicorn waits up to its graceful timeout (30 s) for workers
 
 
 def test_cli_submit_jobs_logs(env):

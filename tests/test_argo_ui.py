@@ -55,7 +55,7 @@ def env(tmp_path_factory):
     proc, url = start_server(tmp, manager, workers=1)
     yield {"url": url}
     proc.terminate()
-    proc.wait(10)
+    proc.wait(60)  # gunicorn waits up to its graceful timeout (30 s) for workers
     ctrl.stop()
     httpd.shutdown()
     httpd.server_close()

@@ -62,7 +62,7 @@ def stack(tmp_path, moto_endpoint):
     proc, url = start_server(tmp_path, manager, workers=1)
     yield {"url": url, "fake": fake, "s3": s3, "moto": moto_endpoint}
     proc.terminate()
-    proc.wait(10)
+    proc.wait(60)  # gunicorn waits up to its graceful timeout (30 s) for workers
     httpd.shutdown()
     httpd.server_close()
 
