@@ -73,6 +73,16 @@ def start_server(tmp: Path, manager: dict, extra_resources: dict | None = None, 
     raise RuntimeError((tmp / "gunicorn.log").read_text())
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL when gunicorn's graceful stop takes longer than 30 s (a loaded machine)."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")

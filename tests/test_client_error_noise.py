@@ -8,7 +8,7 @@ import requests
 from fakes import kube as fake_kube
 from fakes.controller import FakeController
 from fakes.fixtures import NAMESPACE, TOKEN
-from test_app_e2e import start_server
+from test_app_e2e import start_server, stop
 
 from argo_papermill.errors import InvalidInputError
 from argo_papermill.manager import ArgoManager
@@ -30,8 +30,7 @@ def env(tmp_path_factory):
     log = tmp / "pygeoapi.log"
     proc, url = start_server(tmp, manager, logging={"level": "ERROR", "logfile": str(log)})
     yield {"url": url, "log": log, "home": home}
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
     ctrl.stop()
     httpd.shutdown()
     httpd.server_close()

@@ -19,7 +19,7 @@ from fakes import kube as fake_kube
 from fakes.controller import FakeController
 from fakes.fixtures import NAMESPACE, TOKEN
 from fakes.receiver import Receiver
-from test_app_e2e import start_server
+from test_app_e2e import start_server, stop
 
 from argo_papermill.backends.base import READ_ATTEMPTS
 
@@ -49,8 +49,7 @@ def kube_env(tmp_path_factory):
                                            kubernetes={"server": url, "token": TOKEN}))
     yield {"url": api, "fake": fake, "recv": recv}
     print(f"\nfake Kubernetes API: {fake.faults_fired} injected faults answered, {len(fake.requests)} requests")
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
     ctrl.stop()
     recv.close()
     httpd.shutdown()
@@ -68,8 +67,7 @@ def argo_env(tmp_path_factory):
                                            argo_server={"url": url, "token": TOKEN}))
     yield {"url": api, "fake": fake}
     print(f"\nfake Argo Server: {fake.faults_fired} injected faults answered, {len(fake.requests)} requests")
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
     ctrl.stop()
     httpd.shutdown()
     httpd.server_close()

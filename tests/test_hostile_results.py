@@ -17,7 +17,7 @@ import requests
 from fakes import kube as fake_kube
 from fakes.controller import FakeController
 from fakes.fixtures import NAMESPACE, TOKEN
-from test_app_e2e import start_server
+from test_app_e2e import start_server, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -40,8 +40,7 @@ def env(tmp_path_factory):
                "callbacks": {"timeout": 2, "retries": 0, "backoff": 0.1, "backoff_max": 0.5, "poll_interval": 0.2}}
     proc, url = start_server(tmp, manager)
     yield {"url": url, "fake": fake, "home": home, "tmp": tmp}
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
     ctrl.stop()
     httpd.shutdown()
     httpd.server_close()
