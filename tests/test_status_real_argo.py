@@ -47,6 +47,8 @@ def test_recorded_workflow_is_what_the_real_controller_writes(path: Path):
     containers = {n["displayName"]: n for n in nodes if n["type"] == "Container"}
     assert {"papermill", "main"} <= set(containers)
     assert all(c["boundaryID"] == pods[0]["id"] for c in containers.values())
-    assert status["phase"] in ("Succeeded", "Failed", "Error")
+    # a stopped Workflow: its nodes are failed at once, its phase follows once the pod is gone (v3.7.18 was
+    # recorded in between: the job is already `failed` with the stop message)
+    assert status["phase"] in ("Succeeded", "Failed", "Error") or workflow["spec"].get("shutdown") == "Stop"
     if status["phase"] == "Succeeded":
         assert pods[0]["progress"].split("/")[0] == pods[0]["progress"].split("/")[1]

@@ -43,7 +43,7 @@ def test_submit_get_list_logs_through_the_argo_server(argo_stack, api):
     listed = requests.get(f"{api.url}/jobs?f=json&limit=50", timeout=30).json()["jobs"]
     assert job_id in [j["jobID"] for j in listed]
     logs = requests.get(f"{api.url}/jobs/{job_id}/logs", timeout=30)
-    assert logs.status_code == 200 and "papermill" in logs.text, logs.text
+    assert logs.status_code == 200 and "Hello, server!" in logs.text, logs.text  # the cell's output
 
 
 def test_sync_execution_through_the_argo_server(api):

@@ -122,7 +122,8 @@ def strict_template_referencing(argo_stack):
 def test_template_mode_under_strict_template_referencing(argo_stack, home, tmp_path, strict_template_referencing,
                                                          record):
     server = PygeoapiServer(tmp_path / "pygeoapi", manager(argo_stack, {"/home/jovyan": str(home)}),
-                            processor(use_workflow_template=True, max_cpu="2", max_memory="2Gi"))
+                            processor(use_workflow_template=True, max_cpu="2", max_memory="2Gi",
+                                      pod_gc_strategy=None))  # the pod is read below
     try:
         rendered = tmp_path / "templates"
         subprocess.run([str(Path(sys.executable).parent / "argo-papermill"), "templates", "render", "--config",
