@@ -9,7 +9,7 @@ import requests
 from fakes import kube as fake_kube
 from fakes.controller import FakeController
 from fakes.fixtures import NAMESPACE, TOKEN
-from test_app_e2e import execute, start_server, wait_job
+from test_app_e2e import execute, start_server, stop, wait_job
 
 from argo_papermill import NotebookProcessor
 from argo_papermill.contract import ANNOTATION_DESCRIPTION, ANNOTATION_TITLE
@@ -54,8 +54,7 @@ def env(tmp_path_factory):
                "results": {"path_map": {"/home/jovyan": str(home)}}, "argo_ui_url": UI, "request_timeout": 5}
     proc, url = start_server(tmp, manager, workers=1)
     yield {"url": url}
-    proc.terminate()
-    proc.wait(60)  # gunicorn waits up to its graceful timeout (30 s) for workers
+    stop(proc)
     ctrl.stop()
     httpd.shutdown()
     httpd.server_close()

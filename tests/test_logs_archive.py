@@ -18,7 +18,7 @@ import requests
 from fakes import kube as fake_kube
 from fakes.fixtures import NAMESPACE, TOKEN
 from fakes.s3 import s3_client
-from test_app_e2e import start_server
+from test_app_e2e import start_server, stop
 
 from argo_papermill import NotebookProcessor
 
@@ -61,8 +61,7 @@ def stack(tmp_path, moto_endpoint):
                "artifacts": {"storage_options": {"key": KEY, "secret": SECRET}}, "request_timeout": 5}
     proc, url = start_server(tmp_path, manager, workers=1)
     yield {"url": url, "fake": fake, "s3": s3, "moto": moto_endpoint}
-    proc.terminate()
-    proc.wait(60)  # gunicorn waits up to its graceful timeout (30 s) for workers
+    stop(proc)
     httpd.shutdown()
     httpd.server_close()
 
