@@ -46,7 +46,8 @@ def _signals_sent(argo_stack, workflow: str) -> list[str]:
 def test_argo_stop_reaches_papermill_through_its_kill_command(argo_stack, home, tmp_path, record):
     server = PygeoapiServer(tmp_path / "pygeoapi", _manager(argo_stack, {"/home/jovyan": str(home)}), _processor())
     try:
-        job_id = server.submit({"notebook": "notebooks/long.ipynb", "parameters_json": {"delay": 2}})
+        # 20 cells of 6 s: the stop lands long before the notebook could end by itself, also on a loaded machine
+        job_id = server.submit({"notebook": "notebooks/long.ipynb", "parameters_json": {"delay": 6}})
         server.wait(job_id, want=("running",))
         time.sleep(2)
         name = f"pygeoapi-job-{job_id}"
@@ -57,7 +58,7 @@ def test_argo_stop_reaches_papermill_through_its_kill_command(argo_stack, home, 
         record("notebook-stopped", job)
         assert job["status"] == "failed", job
         assert "Stop" in job["message"], job
-        deadline = time.monotonic() + 60  # the controller may mark the Workflow before it signals the pod
+        deadline = time.monotonic() + 120  # the controller may mark the Workflow before it signals the pod
         while time.monotonic() < deadline and not any("/papermill: " in s for s in _signals_sent(argo_stack, name)):
             time.sleep(0.5)
         sent = _signals_sent(argo_stack, name)
