@@ -268,7 +268,11 @@ class NodeAgent:
             self.runs[uid] = run
             run.start()
         if meta.get("deletionTimestamp"):
-            run.request_delete()
+            if run.finished.is_set():  # its containers ended before the delete (a stop): nothing left to end
+                self.final_delete(meta)
+                self.runs.pop(uid, None)
+            else:
+                run.request_delete()
 
     def final_delete(self, meta: dict) -> None:
         self.api.delete(KubeApi.path("Pod", meta["name"], meta["namespace"]),
